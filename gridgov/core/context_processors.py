@@ -1,0 +1,5 @@
+from django.conf import settings
+
+
+def gridgov(request):
+    return {"PRODUCT_NAME": settings.PRODUCT_NAME, "MAP_TILE_URL": settings.MAP_TILE_URL}

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+
+from gridgov.core.audit import client_ip, current_ip
+from gridgov.core.passwords import password_expired
+
+
+class RequestContextMiddleware:
+    """Makes the client address available to the audit log for the duration of a request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = current_ip.set(client_ip(request))
+        try:
+            return self.get_response(request)
+        finally:
+            current_ip.reset(token)
+
+
+class PasswordExpiryMiddleware:
+    """Sends a user whose password has expired to the password change page (pages only)."""
+
+    allowed_prefixes = ("/static/", "/api/", "/i18n/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if (
+            settings.PASSWORD_MAX_AGE_DAYS
+            and user is not None
+            and user.is_authenticated
+            and not request.path.startswith(self.allowed_prefixes)
+            and request.path not in {reverse("password_change"), reverse("logout")}
+            and password_expired(user, now=timezone.now())
+        ):
+            return redirect("password_change")
+        return self.get_response(request)

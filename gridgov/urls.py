@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from gridgov.api import api
+from gridgov import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("", include("gridgov.core.urls")),
+    path("areas/", include("gridgov.areas.urls")),
+    path("api/v1/", api.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]

@@ -86,6 +86,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "gridgov.core.context_processors.gridgov",
+                "gridgov.areas.context_processors.navigation",
             ],
         },
     }

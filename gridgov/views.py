@@ -4,7 +4,6 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
 from gridgov.areas import selectors as area_selectors
-from gridgov.areas.scope import Perm, scope_for
 
 
 @login_required
@@ -18,6 +17,5 @@ def home(request):
         {
             "posts": area_selectors.me_posts(actor=user),
             "roots": [(a, counts.get(a.pk)) for a in roots],
-            "can_audit": not scope_for(user, Perm.AUDIT_VIEW).is_empty,
         },
     )

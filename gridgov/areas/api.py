@@ -8,7 +8,7 @@ from ninja import Query, Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
 
 from gridgov.areas import selectors, services
-from gridgov.areas.models import AreaLevel, Role, Slot
+from gridgov.areas.models import AreaLevel
 from gridgov.areas.schemas import (
     AreaCreateIn,
     AreaDetail,
@@ -130,18 +130,29 @@ def area_posts(request, code: str):
 @paginate(PageNumberPagination, page_size=100)
 def roster(request, code: str, gaps_only: bool = False):
     area = selectors.area_get(actor=request.user, code=code, perm=Perm.STAFF_VIEW)
-    return [_roster_row(g) for g in selectors.roster_grids(actor=request.user, area=area, only_gaps=gaps_only)]
+    grids = selectors.roster_grids(actor=request.user, area=area, only_gaps=gaps_only)
+    return LazyRoster(grids)
 
 
-def _roster_row(grid) -> dict:
-    def worker(slot):
-        return next((p.staff.name for p in grid.active_posts if p.role == Role.GRID_WORKER and p.slot == slot), None)
+class LazyRoster:
+    """Paginates the grid queryset first, then builds roster rows for that page only."""
 
-    return {
-        "code": grid.code, "name": grid.name, "parent": grid.parent,
-        "worker_a": worker(Slot.A), "worker_b": worker(Slot.B),
-        "others": [f"{p.get_role_display()}: {p.staff.name}" for p in grid.active_posts if p.role != Role.GRID_WORKER],
-    }
+    def __init__(self, grids):
+        self.grids = grids
+
+    def __len__(self):
+        return self.grids.count()
+
+    def __getitem__(self, index):
+        return [
+            {
+                "code": row.grid.code, "name": row.grid.name, "parent": row.grid.parent,
+                "worker_a": row.worker_a.staff.name if row.worker_a else None,
+                "worker_b": row.worker_b.staff.name if row.worker_b else None,
+                "others": [f"{p.get_role_display()}: {p.staff.name}" for p in row.others],
+            }
+            for row in selectors.roster_rows(self.grids[index])
+        ]
 
 
 @router.get("/staff/{staff_id}", response=StaffOut, tags=["staff"])

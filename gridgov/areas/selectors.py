@@ -158,6 +158,24 @@ def roster_grids(*, actor, area: Area, only_gaps: bool = False) -> QuerySet[Area
     ).order_by("path")
 
 
+@dataclass
+class RosterRow:
+    grid: Area
+    worker_a: Post | None
+    worker_b: Post | None
+    others: list[Post]
+
+
+def roster_rows(grids) -> list[RosterRow]:
+    """One row per grid of ``roster_grids``: its A and B grid workers (None when empty) and the rest."""
+    rows = []
+    for grid in grids:
+        workers = {p.slot: p for p in grid.active_posts if p.role == Role.GRID_WORKER}
+        others = [p for p in grid.active_posts if p.role != Role.GRID_WORKER]
+        rows.append(RosterRow(grid, workers.get(Slot.A), workers.get(Slot.B), others))
+    return rows
+
+
 def staff_get(*, actor, pk: int) -> Staff:
     staff = staff_visible(actor=actor).filter(pk=pk).first()
     if staff is None:

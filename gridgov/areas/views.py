@@ -166,7 +166,7 @@ def roster(request, code: str):
     grids = selectors.roster_grids(actor=request.user, area=area, only_gaps=gaps)
     page = Paginator(grids, 100).get_page(request.GET.get("page"))
     return render(request, "areas/roster.html", {
-        "area": area, "page": page, "gaps": gaps, "counts": selectors.area_counts(area=area),
+        "area": area, "page": page, "rows": selectors.roster_rows(page.object_list), "gaps": gaps, "counts": selectors.area_counts(area=area),
         "ancestors": selectors.area_ancestors(actor=request.user, area=area),
     })
 

@@ -30,11 +30,12 @@ def env_int(name: str, default: int) -> int:
 
 
 DEBUG = env_bool("DEBUG")
+TESTING = env_bool("TESTING")  # the test suite: production settings without the HTTPS redirect
 DATA_DIR = Path(env("DATA_DIR", str(PROJECT_DIR / "var"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 _INSECURE_DEV_KEY = "dev-only-insecure-key-set-GRIDGOV_SECRET_KEY-in-production"
-SECRET_KEY = env("SECRET_KEY") or (_INSECURE_DEV_KEY if DEBUG or env_bool("TESTING") else "")
+SECRET_KEY = env("SECRET_KEY") or (_INSECURE_DEV_KEY if DEBUG or TESTING else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured("Set GRIDGOV_SECRET_KEY (or GRIDGOV_DEBUG=1 for a development server).")
 
@@ -144,7 +145,7 @@ X_FRAME_OPTIONS = "DENY"
 if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_SSL_REDIRECT = env_bool("SSL_REDIRECT", True)
+    SECURE_SSL_REDIRECT = env_bool("SSL_REDIRECT", not TESTING)
     SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", False)
@@ -181,11 +182,12 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", str(DATA_DIR / "static")))
 NODE_MODULES = PROJECT_DIR / "node_modules"
 STATICFILES_DIRS = [
+    BASE_DIR / "static",
     ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
     ("vendor/alpinejs", NODE_MODULES / "@alpinejs" / "csp" / "dist"),
     ("vendor/leaflet", NODE_MODULES / "leaflet" / "dist"),
 ]
-STATICFILES_DIRS = [(prefix, path) for prefix, path in STATICFILES_DIRS if path.exists()]
+STATICFILES_DIRS = [d for d in STATICFILES_DIRS if (d[1] if isinstance(d, tuple) else d).exists()]
 MEDIA_ROOT = DATA_DIR / "media"
 
 # Background work: huey on SQLite by default, Redis when GRIDGOV_REDIS_URL is set.
@@ -196,7 +198,7 @@ else:
         "huey_class": "huey.SqliteHuey",
         "name": "gridgov",
         "filename": str(DATA_DIR / "huey.sqlite3"),
-        "immediate": DEBUG or env_bool("TESTING"),
+        "immediate": DEBUG or TESTING,
     }
 
 # Area codes: digits a sub-village level (组, 片, 联防组) adds to its parent's code, unless its level says.

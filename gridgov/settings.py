@@ -131,6 +131,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "gridgov.core.audit.client_ip"
+# Reverse proxies whose X-Forwarded-For is believed (comma-separated addresses, e.g. 127.0.0.1).
+TRUSTED_PROXIES = frozenset(a.strip() for a in env("TRUSTED_PROXIES").split(",") if a.strip())
 
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 30) * 60
 SESSION_SAVE_EVERY_REQUEST = True  # the age counts from the last request: an idle timeout

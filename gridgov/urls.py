@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.templatetags.static import static
-from django.views.generic import RedirectView
 from django.urls import include, path
+from django.views.generic import RedirectView
 
-from gridgov.api import api
 from gridgov import views
+from gridgov.api import api
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -22,7 +22,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from gridgov.areas import services
-from gridgov.areas.models import AreaKind, AreaLevel, Rank, Role, Slot, Staff
+from gridgov.areas.models import AreaKind, Rank, Role, Slot, Staff
 
 PASSWORD = "Test-pass-2026"
 

@@ -5,7 +5,18 @@ from gridgov.areas.models import Area, AreaLevel, Department, Post, Staff
 
 @admin.register(AreaLevel)
 class AreaLevelAdmin(admin.ModelAdmin):
+    """Read-only: levels are set with `gridgov levels`, which validates and audits."""
+
     list_display = ("depth", "name", "rank", "code_width")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Area)

@@ -1,6 +1,5 @@
 """API of the area tree, the people on duty and the audit log."""
 
-from __future__ import annotations
 
 import datetime as dt
 

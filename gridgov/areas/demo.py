@@ -330,6 +330,7 @@ class _Loader:
     def __init__(self, scale: Scale, rng: random.Random):
         self.scale, self.rng, self.namer = scale, rng, _Namer(rng)
         self.users: dict[str, object] = {}  # generated logins (no usable password), by user name
+        self.unusable_password = make_password(None)  # shared: a fresh one per user costs 1 s a county
         self.staff: list[Staff] = []
         self.posts: list[Post] = []
         self.grid_workers: dict[tuple[str, str], Staff] = {}  # (grid code, slot) → staff
@@ -402,7 +403,7 @@ class _Loader:
 
     def _person(self, username: str, **fields) -> Staff:
         name = self.namer.person()
-        user = get_user_model()(username=username, first_name=name, password=make_password(None))
+        user = get_user_model()(username=username, first_name=name, password=self.unusable_password)
         self.users[username] = user
         staff = Staff(user=user, name=name, phone=self.namer.mobile(), **fields)
         self.staff.append(staff)

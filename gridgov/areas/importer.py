@@ -33,7 +33,7 @@ from gridgov.areas.geo import Boundary, parse_boundary
 from gridgov.areas.models import PATH_STEP, Area, AreaKind, AreaLevel, DedicatedType
 from gridgov.areas.scope import Perm
 from gridgov.core import audit
-from gridgov.core.errors import ApplicationError, PermissionDenied
+from gridgov.core.errors import ApplicationError
 from gridgov.core.models import AuditEvent
 
 REQUIRED = ("code", "name", "parent_code", "level", "kind")
@@ -79,6 +79,10 @@ class AreaImportError(ApplicationError):
 
 def _file_error(message: str) -> AreaImportError:
     return AreaImportError([(None, message)])
+
+
+def _tree_changed() -> AreaImportError:
+    return _file_error(_("Someone changed the tree during the import; nothing was imported. Run it again."))
 
 
 def format_problem(line: int | None, message: str) -> str:
@@ -276,7 +280,19 @@ def _on_cycle(by_code: dict[str, _Row]) -> set[str]:
     return cyclic
 
 
-def _validate(rows: list[_Row]) -> tuple[dict[str, _Row], dict[str, Area]]:
+def _may_change(user, area: Area | None) -> bool:
+    if user is None:
+        return True
+    if area is None:
+        return user.is_superuser
+    try:
+        services.require(user, Perm.AREA_CHANGE, area)
+    except ApplicationError:
+        return False
+    return True
+
+
+def _validate(rows: list[_Row], user) -> tuple[dict[str, _Row], dict[str, Area]]:
     """Checks every row; returns the rows by code and the areas of the file that already exist."""
     by_code: dict[str, _Row] = {}
     for row in rows:
@@ -300,6 +316,10 @@ def _validate(rows: list[_Row]) -> tuple[dict[str, _Row], dict[str, Area]]:
                                 % {"code": row.parent_code})
             continue
         area = existing.get(row.code)
+        if area is None and parent_row is None and not _may_change(user, parent_area):
+            row.problems.append(_("You may not add areas under %(code)s.") % {"code": row.parent_code}
+                                if row.parent_code else _("Only a system administrator creates a root area."))
+            continue
         if area is not None:
             moved = []
             if (area.parent.code if area.parent else "") != row.parent_code:
@@ -313,15 +333,13 @@ def _validate(rows: list[_Row]) -> tuple[dict[str, _Row], dict[str, Area]]:
                     "The area %(code)s exists with a different %(what)s; move it in the tree browser."
                 ) % {"code": row.code, "what": ", ".join(moved)})
                 continue
-        if parent_row is not None:
+        if parent_area is None and parent_row is not None:
             if parent_row.level is None or not parent_row.kind:
                 continue  # the parent's own row is reported; this one cannot be judged against it
-            parent = Area(code=parent_row.code, level=parent_row.level, kind=parent_row.kind)
-        else:
-            parent = parent_area
+            parent_area = Area(code=parent_row.code, level=parent_row.level, kind=parent_row.kind)
         if row.level is not None and row.kind:
-            problems = services.validate_area(code=row.code, level=row.level, kind=row.kind, parent=parent,
-                                              dedicated_type=row.dedicated_type)
+            problems = services.validate_area(code=row.code, level=row.level, kind=row.kind,
+                                              parent=parent_area, dedicated_type=row.dedicated_type)
             row.problems += [message for messages in problems.values() for message in messages]
     bad = [(row.line, message) for row in rows for message in row.problems]
     if bad:
@@ -370,7 +388,11 @@ def _next_steps(parents: list[Area], with_root: bool) -> dict[int | None, int]:
 
 
 def _create(generations: list[list[_Row]], areas: dict[str, Area], actor) -> int:
-    """Creates the new rows, a generation per bulk insert, with one audit row per area (as area_create)."""
+    """Creates the new rows, a generation per bulk insert, with one audit row per area (as area_create).
+
+    Permissions were checked with the rows; the parents are locked here so that siblings added at
+    the same time by someone else cannot take the same path.
+    """
     new = [[row for row in rows if row.code not in areas] for rows in generations]
     user = _user(actor)
     parent_codes = {row.parent_code for rows in new for row in rows if row.parent_code in areas}
@@ -378,15 +400,10 @@ def _create(generations: list[list[_Row]], areas: dict[str, Area], actor) -> int
         area for batch in _batches(areas[code].pk for code in parent_codes)
         for area in Area.objects.select_for_update().filter(pk__in=batch)
     ]
-    for parent in parents:
-        if parent.code not in parent_codes:
-            raise ApplicationError(AreaErrorCode.INVALID_IMPORT,
-                                   _("The tree changed during the import; run it again."))
-        services.require(user, Perm.AREA_CHANGE, parent)
-        areas[parent.code] = parent
+    if any(parent.code not in parent_codes for parent in parents):
+        raise _tree_changed()
+    areas.update((parent.code, parent) for parent in parents)
     has_roots = any(not row.parent_code for rows in new for row in rows)
-    if has_roots and user is not None and not user.is_superuser:
-        raise PermissionDenied(_("Only a system administrator creates a root area."))
     next_step = _next_steps(parents, has_roots)
     created = 0
     for rows in new:
@@ -439,7 +456,7 @@ def areas_import(*, actor, path: Path | str) -> ImportResult:
     """
     path = Path(path)
     rows = _parse_rows(_read_table(path))
-    by_code, existing = _validate(rows)
+    by_code, existing = _validate(rows, _user(actor))
     generations = _by_depth(by_code)
     updated = unchanged = 0
     try:
@@ -463,5 +480,5 @@ def areas_import(*, actor, path: Path | str) -> ImportResult:
     except ApplicationError as exc:
         raise _file_error(exc.message) from exc
     except IntegrityError as exc:
-        raise _file_error(_("The tree changed during the import; run it again.")) from exc
+        raise _tree_changed() from exc
     return ImportResult(created=created, updated=updated, unchanged=unchanged)

@@ -87,7 +87,9 @@ class Area(models.Model):
     )
     level = models.ForeignKey(AreaLevel, on_delete=models.PROTECT, related_name="areas", verbose_name=_("level"))
     kind = models.CharField(_("kind"), max_length=24, choices=AreaKind.choices, default=AreaKind.DIVISION)
-    dedicated_type = models.CharField(_("dedicated grid type"), max_length=24, choices=DedicatedType.choices, blank=True)
+    dedicated_type = models.CharField(
+        _("dedicated grid type"), max_length=24, choices=DedicatedType.choices, blank=True
+    )
     path = PathField(_("path"), max_length=255, unique=True)
     geometry = models.JSONField(_("boundary (GeoJSON)"), null=True, blank=True)
     min_lng = models.FloatField(null=True, blank=True)
@@ -157,7 +159,9 @@ class Staff(models.Model):
     )
     name = models.CharField(_("name"), max_length=50)
     phone = models.CharField(_("work phone"), max_length=32, blank=True)
-    employment = models.CharField(_("employment"), max_length=16, choices=Employment.choices, default=Employment.PART_TIME)
+    employment = models.CharField(
+        _("employment"), max_length=16, choices=Employment.choices, default=Employment.PART_TIME
+    )
     yearly_stipend = models.PositiveIntegerField(_("yearly stipend (yuan)"), default=0)
     department = models.ForeignKey(
         Department, null=True, blank=True, on_delete=models.PROTECT, related_name="handlers",

@@ -12,13 +12,12 @@ from django.utils import timezone
 
 from gridgov.core.scope import Perm, Scope, next_prefix  # noqa: F401  (re-exported)
 
-
 _READ = {Perm.AREA_VIEW, Perm.STAFF_VIEW}
 _GRID_TEAM = frozenset(_READ)
 
 # Which permissions each role grants on its post's subtree. Data, not scattered ifs.
 ROLE_PERMS: dict[str, frozenset[Perm]] = {
-    "area_admin": frozenset(_READ | {Perm.AREA_CHANGE, Perm.STAFF_CHANGE, Perm.AUDIT_VIEW}),
+    "area_admin": frozenset(_READ | {Perm.AREA_CHANGE, Perm.STAFF_CHANGE, Perm.STAFF_GRANT, Perm.AUDIT_VIEW}),
     "centre_operator": frozenset(_READ | {Perm.STAFF_CHANGE}),
     "village_staff": frozenset(_READ | {Perm.AREA_CHANGE, Perm.STAFF_CHANGE}),
     "leader": frozenset(_READ),

@@ -50,6 +50,17 @@ def require(actor, perm: Perm, area: Area, *, view_perm: Perm = Perm.AREA_VIEW) 
 
 # --- levels --------------------------------------------------------------------------------------
 
+# The level structures of the reference deployments: (name, rank, code width below the village).
+LEVEL_PRESETS: dict[str, list[tuple[str, str, int | None]]] = {
+    "shangnan": [("县", Rank.COUNTY, None), ("镇办", Rank.TOWN, None), ("村/社区", Rank.VILLAGE, None),
+                 ("组", Rank.BELOW_VILLAGE, 3), ("片", Rank.BELOW_VILLAGE, 3)],
+    "qingyang": [("市", Rank.CITY, None), ("县区", Rank.COUNTY, None), ("乡镇街道", Rank.TOWN, None),
+                 ("村社区", Rank.VILLAGE, None), ("网格", Rank.BELOW_VILLAGE, 3)],
+    "luanchuan": [("镇", Rank.TOWN, None), ("社区", Rank.VILLAGE, None), ("网格", Rank.BELOW_VILLAGE, 3)],
+    "zhouqu": [("县", Rank.COUNTY, None), ("乡镇", Rank.TOWN, None), ("村", Rank.VILLAGE, None),
+               ("网格", Rank.BELOW_VILLAGE, 3), ("联防组", Rank.BELOW_VILLAGE, 2)],
+}
+
 
 @transaction.atomic
 def levels_configure(*, actor, levels: list[tuple[str, str, int | None]]) -> list[AreaLevel]:
@@ -279,6 +290,8 @@ def department_create(*, actor, area: Area, name: str, phone: str = "") -> Depar
 
 # --- staff and posts -----------------------------------------------------------------------------
 
+CENTRE_ROLES = (Role.AREA_ADMIN, Role.CENTRE_OPERATOR, Role.LEADER, Role.VILLAGE_STAFF)
+
 
 def _staff_area_path(staff: Staff) -> str:
     post = staff.posts.select_related("area").order_by("area__path").first()
@@ -411,10 +424,9 @@ def post_create(
         problems["slot"] = ["Only grid workers have an A or B post."]
     if end_date is not None and end_date < start_date:
         problems["end_date"] = ["The end date lies before the start date."]
-    if role in (Role.AREA_ADMIN, Role.CENTRE_OPERATOR, Role.LEADER) and actor is not None:
-        # Granting a role that can see a whole subtree needs the same standing above it.
-        if not actor.is_superuser and not scope_for(actor, Perm.AREA_CHANGE).contains(area.path):
-            problems["role"] = ["Only an administrator of this area grants this role."]
+    if role in CENTRE_ROLES and actor is not None and not scope_for(actor, Perm.STAFF_GRANT).contains(area.path):
+        # Roles that administer or watch a whole subtree are granted by that subtree's administrator.
+        problems["role"] = ["Only an administrator of this area grants this role."]
     _refuse(problems, AreaErrorCode.INVALID_POST)
     if role == Role.GRID_WORKER:
         clash = _overlapping(Post.objects.filter(area=area, role=role, slot=slot), start_date, end_date).first()
@@ -446,7 +458,9 @@ def post_end(*, actor, post: Post, end_date: dt.date | None = None) -> Post:
     require(actor, Perm.STAFF_CHANGE, post.area, view_perm=Perm.STAFF_VIEW)
     end_date = end_date or timezone.localdate()
     if post.end_date is not None and post.end_date <= end_date:
-        raise ApplicationError(AreaErrorCode.INVALID_POST, "This post has already ended.", fields={"end_date": ["ended"]})
+        raise ApplicationError(
+            AreaErrorCode.INVALID_POST, "This post has already ended.", fields={"end_date": ["ended"]}
+        )
     if end_date < post.start_date:
         raise ApplicationError(AreaErrorCode.INVALID_POST, "A post cannot end before it starts.",
                                fields={"end_date": ["before start"]})

@@ -24,6 +24,7 @@ from gridgov.areas.forms import (
     StaffCreateForm,
     add_application_error,
 )
+from gridgov.areas.models import Role, Slot
 from gridgov.areas.scope import Perm, scope_for
 from gridgov.core import audit
 from gridgov.core.errors import ApplicationError, NotFound
@@ -53,12 +54,15 @@ def area_index(request):
 @login_required
 def area_detail(request, code: str):
     area = _area(request, code)
+    posts = list(selectors.area_posts(actor=request.user, area=area)) if _can(request, Perm.STAFF_VIEW, area) else []
+    filled = {p.slot for p in posts if p.role == Role.GRID_WORKER}
     context = {
         "area": area,
+        "vacant_slots": [s for s in Slot.values if s not in filled] if area.is_grid else [],
         "ancestors": selectors.area_ancestors(actor=request.user, area=area),
         "children": selectors.area_children(actor=request.user, parent=area)[:500],
         "counts": selectors.area_counts(area=area),
-        "posts": selectors.area_posts(actor=request.user, area=area) if _can(request, Perm.STAFF_VIEW, area) else [],
+        "posts": posts,
         "can_change": _can(request, Perm.AREA_CHANGE, area),
         "can_staff": _can(request, Perm.STAFF_CHANGE, area),
         "can_view_staff": _can(request, Perm.STAFF_VIEW, area),
@@ -79,7 +83,8 @@ def area_map_data(request, code: str):
     """GeoJSON of an area and its children's boundaries, for the small map."""
     area = _area(request, code)
     features = []
-    for item, role in [(area, "self")] + [(c, "child") for c in selectors.area_children(actor=request.user, parent=area)]:
+    children = selectors.area_children(actor=request.user, parent=area)
+    for item, role in [(area, "self")] + [(c, "child") for c in children]:
         if item.geometry:
             features.append({
                 "type": "Feature",
@@ -166,7 +171,8 @@ def roster(request, code: str):
     grids = selectors.roster_grids(actor=request.user, area=area, only_gaps=gaps)
     page = Paginator(grids, 100).get_page(request.GET.get("page"))
     return render(request, "areas/roster.html", {
-        "area": area, "page": page, "rows": selectors.roster_rows(page.object_list), "gaps": gaps, "counts": selectors.area_counts(area=area),
+        "area": area, "page": page, "rows": selectors.roster_rows(page.object_list), "gaps": gaps,
+        "counts": selectors.area_counts(area=area),
         "ancestors": selectors.area_ancestors(actor=request.user, area=area),
     })
 

@@ -1,6 +1,5 @@
 """API: bearer tokens."""
 
-from __future__ import annotations
 
 import datetime as dt
 

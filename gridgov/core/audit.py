@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from contextvars import ContextVar
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 
 from gridgov.core.models import AuditEvent
@@ -48,5 +50,21 @@ def record(
 
 
 def client_ip(request) -> str | None:
-    """The client address: REMOTE_ADDR, which the reverse proxy must set (see docs/deploy.md)."""
-    return request.META.get("REMOTE_ADDR") or None
+    """The client address.
+
+    REMOTE_ADDR, unless it is one of GRIDGOV_TRUSTED_PROXIES (the nginx in front of gunicorn): then the
+    right-most address of X-Forwarded-For that is not itself a trusted proxy. A client cannot forge its
+    address by sending the header itself, because only a trusted proxy's header is read.
+    """
+    remote = request.META.get("REMOTE_ADDR") or None
+    trusted = settings.TRUSTED_PROXIES
+    if remote not in trusted:
+        return remote
+    forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
+    for address in reversed(forwarded):
+        if address not in trusted:
+            try:
+                return str(ipaddress.ip_address(address))
+            except ValueError:
+                return remote
+    return remote

@@ -31,7 +31,7 @@ def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence])
 
 def xlsx_response(filename: str, sheet: str, header: Sequence[str], rows: Iterable[Sequence]) -> FileResponse:
     """Writes an .xlsx in xlsxwriter's constant-memory mode to a temporary file and streams it."""
-    spool = tempfile.TemporaryFile()
+    spool = tempfile.TemporaryFile()  # noqa: SIM115  (closed by the FileResponse)
     workbook = xlsxwriter.Workbook(spool, {"constant_memory": True, "remove_timezone": True})
     worksheet = workbook.add_worksheet(sheet[:31])
     bold = workbook.add_format({"bold": True})

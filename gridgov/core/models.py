@@ -65,6 +65,9 @@ class PasswordHistory(models.Model):
         ordering = ["-changed_at", "-id"]
         indexes = [models.Index(fields=["user", "-changed_at"])]
 
+    def __str__(self) -> str:
+        return f"{self.user} {self.changed_at:%Y-%m-%d}"
+
 
 class ApiToken(models.Model):
     """A bearer token for the API. Only its SHA-256 is stored; it expires and can be revoked."""

@@ -18,6 +18,7 @@ class Perm(StrEnum):
     STAFF_VIEW = "staff.view"
     STAFF_CHANGE = "staff.change"
     AUDIT_VIEW = "audit.view"
+    STAFF_GRANT = "staff.grant"  # grant the roles that administer or watch a subtree
 
 
 def next_prefix(path: str) -> str:

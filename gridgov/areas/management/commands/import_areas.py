@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from gridgov.areas.importer import AreaImportError, areas_import
 from gridgov.core.errors import ApplicationError
@@ -21,8 +21,12 @@ class Command(BaseCommand):
         except AreaImportError as exc:
             for line in exc.fields["rows"]:
                 self.stderr.write(line)
-            message = _("Nothing was imported: %(n)d problem(s) in %(file)s.")
-            raise CommandError(message % {"n": len(exc.problems), "file": file}) from None
+            rows = len({line for line, _message in exc.problems if line is not None})
+            message = ngettext(
+                "Nothing was imported: %(n)d row of %(file)s has problems.",
+                "Nothing was imported: %(n)d rows of %(file)s have problems.", rows,
+            ) if rows else _("Nothing was imported from %(file)s.")
+            raise CommandError(message % {"n": rows, "file": file}) from None
         except ApplicationError as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(_("created %(created)d, updated %(updated)d, unchanged %(unchanged)d") % {

@@ -218,10 +218,7 @@ class _Namer:
 
     def hamlet(self, used: set[str]) -> str:
         def make():
-            if self.rng.random() < 0.4:
-                head = self.rng.choice(HAMLET_PREFIXES)
-            else:
-                head = self.rng.choice(FAMILIES) + "家"
+            head = self.rng.choice(HAMLET_PREFIXES) if self.rng.random() < 0.4 else self.rng.choice(FAMILIES) + "家"
             return head + self.rng.choice(HAMLET_FORMS) + "片"
         return _unique(make, used)
 

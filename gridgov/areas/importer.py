@@ -22,9 +22,11 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import openpyxl
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
+from openpyxl.utils.exceptions import InvalidFileException
 
 from gridgov.areas import services
 from gridgov.areas.codes import decode_step, encode_step
@@ -56,7 +58,7 @@ DEDICATED_TYPES = {value: value for value in DedicatedType.values} | {
 }
 _CODE_MAX = Area._meta.get_field("code").max_length
 _NAME_MAX = Area._meta.get_field("name").max_length
-_EXACT_FLOAT = 2**53  # an Excel number at or above this has lost digits
+_EXCEL_EXACT = 10**15  # Excel keeps 15 significant digits: a longer number has lost some
 _SCIENTIFIC = re.compile(r"\d+(\.\d+)?[eE]\+?\d+")
 _LOOKUP_BATCH = 2000
 
@@ -124,9 +126,6 @@ def _read_table(path: Path) -> list[list]:
 
 
 def _read_xlsx(data: bytes) -> list[list]:
-    import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
-
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, InvalidFileException):
@@ -168,7 +167,7 @@ def _text(value) -> str:
 
 def _code(value) -> tuple[str, str | None]:
     """A code cell as ASCII digits without spaces, and a problem if it cannot be trusted."""
-    if isinstance(value, float) and abs(value) >= _EXACT_FLOAT:
+    if isinstance(value, float) and abs(value) >= _EXCEL_EXACT:
         return _text(value), _(
             "The code %(code)s was stored by Excel as a number and lost its last digits: "
             "format the code columns as text and enter the codes again."

@@ -105,7 +105,7 @@ class Area(models.Model):
         verbose_name_plural = _("areas")
         indexes = [
             models.Index(fields=["parent", "path"], name="area_parent_path"),
-            models.Index(fields=["kind", "min_lng", "max_lng"], name="area_bbox"),
+            models.Index(fields=["min_lng", "max_lng", "min_lat", "max_lat"], name="area_bbox"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -3,10 +3,27 @@ from __future__ import annotations
 from django.conf import settings
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from gridgov.core.audit import client_ip, current_ip
 from gridgov.core.passwords import password_expired
+
+
+class LanguageMiddleware:
+    """Chinese unless the user chose English: the choice (a cookie set by /i18n/setlang/) wins, and the
+    browser's Accept-Language is ignored, so that every office sees the same default language."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+        language = chosen if chosen in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+        translation.activate(language)
+        request.LANGUAGE_CODE = translation.get_language()
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Language", language)
+        return response
 
 
 class RequestContextMiddleware:

@@ -5,6 +5,7 @@ import datetime as dt
 
 from ninja import Query, Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
+from ninja.responses import Status
 
 from gridgov.areas import selectors, services
 from gridgov.areas.models import AreaLevel
@@ -97,7 +98,7 @@ def create_area(request, payload: AreaCreateIn):
         actor=request.user, code=payload.code, name=payload.name, level=_level(payload.level), parent=parent,
         kind=payload.kind, dedicated_type=payload.dedicated_type, geometry=payload.geometry,
     )
-    return 201, area
+    return Status(201, area)
 
 
 @router.patch("/areas/{code}", response=AreaOut, summary="Rename an area or set its boundary")
@@ -145,7 +146,7 @@ class LazyRoster:
     def __getitem__(self, index):
         return [
             {
-                "code": row.grid.code, "name": row.grid.name, "parent": row.grid.parent,
+                "code": row.grid.code, "name": row.grid.name, "parent_name": row.grid.parent.name,
                 "worker_a": row.worker_a.staff.name if row.worker_a else None,
                 "worker_b": row.worker_b.staff.name if row.worker_b else None,
                 "others": [f"{p.get_role_display()}: {p.staff.name}" for p in row.others],
@@ -169,7 +170,7 @@ def get_staff_posts(request, staff_id: int):
 def create_staff(request, payload: StaffCreateIn):
     area = selectors.area_get(actor=request.user, code=payload.area_code, perm=Perm.STAFF_VIEW)
     staff = services.staff_create(actor=request.user, area=area, **payload.dict(exclude={"area_code"}))
-    return 201, staff
+    return Status(201, staff)
 
 
 @router.patch("/staff/{staff_id}", response=StaffOut, tags=["staff"])
@@ -184,7 +185,7 @@ def create_post(request, payload: PostCreateIn):
     area = selectors.area_get(actor=request.user, code=payload.area_code, perm=Perm.STAFF_VIEW)
     post = services.post_create(actor=request.user, staff=staff, area=area, role=payload.role, slot=payload.slot,
                                 start_date=payload.start_date, end_date=payload.end_date)
-    return 201, post
+    return Status(201, post)
 
 
 @router.post("/posts/{post_id}/end", response=PostOut, tags=["staff"], summary="End a post")

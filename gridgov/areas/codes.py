@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 
 from gridgov.areas.models import GRID_KINDS, PATH_STEP, RANK_DIGITS, AreaKind, AreaLevel, Rank
 
+CODE_MAX_LENGTH = 32  # Area.code max_length
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _RANK_ORDER = [Rank.PROVINCE, Rank.CITY, Rank.COUNTY, Rank.TOWN, Rank.VILLAGE, Rank.BELOW_VILLAGE]
 
@@ -48,6 +49,8 @@ def code_problems(code: str, level: AreaLevel, parent_code: str | None, parent_l
     """What is wrong with ``code`` for an area of ``level`` under a parent (empty list: fine)."""
     if not code or not code.isascii() or not code.isdigit():
         return [_("The code must consist of digits only.")]
+    if len(code) > CODE_MAX_LENGTH:
+        return [_("A code has at most %(n)d digits.") % {"n": CODE_MAX_LENGTH}]
     if level.is_division:
         digits = RANK_DIGITS[level.rank]
         if len(code) != 12:

@@ -51,7 +51,8 @@ def parse_boundary(value) -> Boundary | None:
             "Boundary coordinates must be longitude, latitude in degrees (WGS-84).",
             fields={"geometry": ["coordinates out of range"]},
         )
-    return Boundary(mapping(geom), min_lng, min_lat, max_lng, max_lat)
+    # Through JSON, so that the stored value and a freshly parsed one compare equal (lists, not tuples).
+    return Boundary(json.loads(json.dumps(mapping(geom))), min_lng, min_lat, max_lng, max_lat)
 
 
 def covers(geojson: dict, lng: float, lat: float) -> bool:

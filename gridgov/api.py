@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import DataError
 from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -40,6 +41,12 @@ def on_validation_error(request, exc: ValidationError):
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "payload", "form")]
         fields.setdefault(".".join(loc) or "input", []).append(err.get("msg", "invalid"))
     return _error(request, 422, ErrorCode.INVALID_INPUT, "The input is not valid.", fields)
+
+
+@api.exception_handler(DataError)
+def on_data_error(request, exc):
+    """Input the database itself refuses (a NUL character in text on PostgreSQL): nothing was saved."""
+    return _error(request, 400, ErrorCode.INVALID_INPUT, "The input contains characters that cannot be stored.")
 
 
 @api.exception_handler(AuthenticationError)

@@ -9,14 +9,11 @@ from gridgov.core.errors import ApplicationError
 
 def add_application_error(form: forms.Form, exc: ApplicationError) -> None:
     """Shows a refused service call on the form: per field where it names fields, else on top."""
-    placed = False
-    for field, problems in exc.fields.items():
-        if field in form.fields:
-            for problem in problems:
-                form.add_error(field, problem)
-            placed = True
-    if not placed:
+    if not exc.fields:
         form.add_error(None, exc.message)
+    for field, problems in exc.fields.items():
+        for problem in problems:
+            form.add_error(field if field in form.fields else None, problem)
 
 
 class AreaCreateForm(forms.Form):

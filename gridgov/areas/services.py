@@ -216,8 +216,9 @@ def area_move(*, actor, area: Area, new_parent: Area, new_code: str | None = Non
     all its descendants are rewritten to extend it, and every path in the subtree is rewritten, all
     in one transaction with one audit row.
     """
-    area = Area.objects.select_for_update().select_related("level", "parent").get(pk=area.pk)
-    new_parent = Area.objects.select_for_update().select_related("level").get(pk=new_parent.pk)
+    # Lock the rows alone: PostgreSQL refuses FOR UPDATE across the nullable join to a parent.
+    area = Area.objects.select_for_update(of=("self",)).select_related("level", "parent").get(pk=area.pk)
+    new_parent = Area.objects.select_for_update(of=("self",)).select_related("level").get(pk=new_parent.pk)
     require(actor, Perm.AREA_CHANGE, area)
     require(actor, Perm.AREA_CHANGE, new_parent)
     if area.parent is None and actor is not None and not actor.is_superuser:
@@ -235,10 +236,12 @@ def area_move(*, actor, area: Area, new_parent: Area, new_code: str | None = Non
                              dedicated_type=area.dedicated_type)
     _refuse(problems)
 
-    old_path, new_path = area.path, _next_child_path(new_parent)
+    same_parent = area.parent_id == new_parent.pk  # a renumbering: the area keeps its place in the tree
+    old_path = area.path
+    new_path = old_path if same_parent else _next_child_path(new_parent)
     old_sig, new_sig = significant_prefix(area.code, area.level), significant_prefix(code, area.level)
     subtree = list(
-        Area.objects.select_for_update()
+        Area.objects.select_for_update(of=("self",))
         .filter(path__gte=old_path, path__lt=next_prefix(old_path))
         .select_related("level")
         .order_by("path")
@@ -323,12 +326,15 @@ def require_staff(actor, staff: Staff, perm: Perm = Perm.STAFF_CHANGE) -> None:
     """The actor may act on a staff member who holds a post (or a department) inside the actor's scope."""
     if actor is None or actor.is_superuser:
         return
-    paths = [p.area.path for p in staff.posts.select_related("area")]
-    if staff.department_id:
-        paths.append(staff.department.area.path)
-    if not any(scope_for(actor, Perm.STAFF_VIEW).contains(p) for p in paths):
+    today = timezone.localdate()
+    posts = list(staff.posts.select_related("area"))
+    department_path = [staff.department.area.path] if staff.department_id else []
+    every_path = [p.area.path for p in posts] + department_path
+    current_paths = [p.area.path for p in posts if p.is_active_on(today)] + department_path
+    if not any(scope_for(actor, Perm.STAFF_VIEW).contains(p) for p in every_path):
         raise NotFound("No such staff member.")
-    if not any(scope_for(actor, perm).contains(p) for p in paths):
+    # A former post shows the person's history but gives no say over them.
+    if not any(scope_for(actor, perm).contains(p) for p in current_paths):
         raise PermissionDenied("You may not change this staff member.")
 
 

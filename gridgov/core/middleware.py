@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from django.conf import settings
+from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -24,6 +27,22 @@ class LanguageMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Language", language)
         return response
+
+
+class RejectNulMiddleware:
+    """A NUL character in the path or query string is refused with 400 before any view sees it
+    (PostgreSQL cannot store or compare text containing NUL)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path or "\x00" in unquote(request.META.get("QUERY_STRING", "")):
+            message = "NUL characters are not allowed."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"code": "invalid_input", "message": message, "fields": {}}, status=400)
+            return HttpResponseBadRequest(message, content_type="text/plain")
+        return self.get_response(request)
 
 
 class RequestContextMiddleware:

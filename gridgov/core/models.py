@@ -21,6 +21,14 @@ class PathField(models.CharField):
         return params
 
 
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise ValueError("Audit events are immutable.")
+
+    def delete(self):
+        raise ValueError("Audit events are never deleted.")
+
+
 class AuditEvent(models.Model):
     """Who did what, when, from where, on which object. Append-only."""
 
@@ -36,6 +44,8 @@ class AuditEvent(models.Model):
     object_repr = models.CharField(_("object"), max_length=255, blank=True)
     area_path = PathField(_("area path"), max_length=255, blank=True, db_index=True)
     data = models.JSONField(_("details"), default=dict, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at", "-id"]

@@ -76,7 +76,5 @@ def password_expired(user, *, now: datetime) -> bool:
     days = settings.PASSWORD_MAX_AGE_DAYS
     if not days or not user.has_usable_password():
         return False
-    changed = password_changed_at(user)
-    if changed is None:
-        return False
+    changed = password_changed_at(user) or user.date_joined  # a first password set without history
     return now - changed > timedelta(days=days)

@@ -23,22 +23,32 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-@transaction.atomic
 def token_create(*, request, username: str, password: str) -> tuple[str, ApiToken]:
-    """Checks the credentials (with lockout) and issues a bearer token. Returns the token once."""
-    user = authenticate(request=request, username=username, password=password)
+    """Checks the credentials (with lockout) and issues a bearer token. Returns the token once.
+
+    Not one transaction as a whole: a failed attempt's audit row and lockout count must stay.
+    """
+    # Text with NUL cannot be a stored user name (and PostgreSQL refuses to compare it).
+    user = None if "\x00" in username + password else authenticate(
+        request=request, username=username, password=password
+    )
     if user is None:
         if getattr(request, "axes_locked_out", False):
             raise ApplicationError(
                 ErrorCode.LOCKED_OUT,
                 "Too many failed logins: this account is locked for a while.",
-                status=403,
+                status=429,
             )
         raise ApplicationError(ErrorCode.INVALID_CREDENTIALS, "Wrong user name or password.", status=401)
     if password_expired(user, now=timezone.now()):
         raise ApplicationError(
             ErrorCode.PASSWORD_EXPIRED, "The password has expired: change it on the web page first.", status=403
         )
+    with transaction.atomic():
+        return _issue_token(request, user)
+
+
+def _issue_token(request, user) -> tuple[str, ApiToken]:
     token = secrets.token_urlsafe(32)
     api_token = ApiToken.objects.create(
         user=user,

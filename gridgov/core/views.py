@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from gridgov.core import selectors, services
-from gridgov.core.errors import ApplicationError
+from gridgov.core.errors import ApplicationError, ErrorCode
 from gridgov.core.passwords import password_changed_at
 
 
@@ -27,6 +28,15 @@ class PasswordChange(auth_views.PasswordChangeView):
         response = super().form_valid(form)
         messages.success(self.request, _("Your password has been changed."))
         return response
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """django-axes' answer to a locked account: the error JSON for the API, a page otherwise."""
+    message = _("Too many failed logins: this account is locked for a while.")
+    if request.path.startswith("/api/"):
+        body = {"code": ErrorCode.LOCKED_OUT, "message": message, "fields": {}}
+        return JsonResponse(body, status=429)
+    return render(request, "registration/locked_out.html", status=429)
 
 
 @login_required

@@ -26,7 +26,6 @@ from gridgov.areas.models import (
     Department,
     Employment,
     Post,
-    Rank,
     Role,
     Slot,
     Staff,
@@ -36,13 +35,7 @@ from gridgov.core.errors import ApplicationError
 
 DEMO_PASSWORD = "Gridgov@2026"
 BATCH_SIZE = 1000
-LEVELS = [
-    ("县", Rank.COUNTY, None),
-    ("镇办", Rank.TOWN, None),
-    ("村/社区", Rank.VILLAGE, None),
-    ("组", Rank.BELOW_VILLAGE, 3),
-    ("片", Rank.BELOW_VILLAGE, 3),
-]
+LEVELS = services.LEVEL_PRESETS["shangnan"]  # 县 → 镇办 → 村/社区 → 组 → 片
 COUNTY, TOWN, VILLAGE, GROUP, GRID = range(5)  # indexes into LEVELS
 # Shangnan: about one 片长 in ten is full-time; yearly stipends in yuan.
 FULL_TIME_SHARE, FULL_TIME_STIPEND, PART_TIME_STIPEND = 0.1, 1200, 600

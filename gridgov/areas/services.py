@@ -382,7 +382,7 @@ def staff_create(
     staff = Staff.objects.create(
         name=name, phone=(phone or "").strip(), employment=employment, yearly_stipend=yearly_stipend
     )
-    post_create(actor=actor, staff=staff, area=area, role=role, slot=slot, start_date=start_date, _audit_staff=True)
+    post_create(actor=actor, staff=staff, area=area, role=role, slot=slot, start_date=start_date, audit_row=False)
     if user is not None:
         user.set_password(password)
         user.save()
@@ -435,7 +435,7 @@ def post_create(
     slot: str = "",
     start_date: dt.date | None = None,
     end_date: dt.date | None = None,
-    _audit_staff: bool = False,
+    audit_row: bool = True,
 ) -> Post:
     """Puts a staff member on a post. A grid has at most one grid worker A (and one backup B) at a time."""
     require(actor, Perm.STAFF_CHANGE, area, view_perm=Perm.STAFF_VIEW)
@@ -474,7 +474,7 @@ def post_create(
                                        start_date=start_date, end_date=end_date)
     except IntegrityError as exc:
         raise ApplicationError(AreaErrorCode.POST_CONFLICT, "This post is taken.", fields={"slot": ["taken"]}) from exc
-    if not _audit_staff:
+    if audit_row:
         audit.record(actor=actor, action="post.create", obj=post, area_path=area.path,
                      data={"staff": staff.name, "role": role, "slot": slot, "start": str(start_date)})
     return post

@@ -12,11 +12,8 @@ admin.site.has_permission = superuser_only
 admin.site.site_header = "gridgov"
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("at", "actor_name", "ip", "action", "object_repr")
-    list_filter = ("action",)
-    search_fields = ("actor_name", "object_repr", "action")
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Shown, never changed here: the services validate and audit every write."""
 
     def has_add_permission(self, request):
         return False
@@ -26,6 +23,13 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("at", "actor_name", "ip", "action", "object_repr")
+    list_filter = ("action",)
+    search_fields = ("actor_name", "object_repr", "action")
 
 
 @admin.register(ApiToken)

@@ -3,6 +3,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from gridgov.areas.codes import significant_prefix
 from gridgov.areas.models import AreaKind, AreaLevel, DedicatedType, Employment, Role, Slot
 from gridgov.core.errors import ApplicationError
 
@@ -19,11 +20,24 @@ def add_application_error(form: forms.Form, exc: ApplicationError) -> None:
 class AreaCreateForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100)
     code = forms.CharField(label=_("Code"), max_length=32)
-    level = forms.ModelChoiceField(label=_("Level"), queryset=AreaLevel.objects.all())
+    level = forms.ModelChoiceField(label=_("Level"), queryset=AreaLevel.objects.all(), empty_label=None)
     kind = forms.ChoiceField(label=_("Kind"), choices=AreaKind.choices)
     dedicated_type = forms.ChoiceField(label=_("Dedicated grid type"), required=False,
                                        choices=[("", "—")] + DedicatedType.choices)
     geometry = forms.CharField(label=_("Boundary (GeoJSON)"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args, parent, **kwargs):
+        super().__init__(*args, **kwargs)
+        below = AreaLevel.objects.filter(depth__gt=parent.level.depth)
+        self.fields["level"].queryset = below
+        first = below.first()
+        if first is not None:
+            self.fields["level"].initial = first.pk
+            if first.is_division:
+                hint = _("12 digits that extend %(code)s") % {"code": significant_prefix(parent.code, parent.level)}
+            else:
+                hint = _("%(code)s followed by %(n)d digits") % {"code": parent.code, "n": first.sequence_width}
+            self.fields["code"].help_text = hint
 
 
 class AreaEditForm(forms.Form):

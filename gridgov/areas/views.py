@@ -99,7 +99,7 @@ def area_create(request, code: str):
     parent = _area(request, code)
     if not _can(request, Perm.AREA_CHANGE, parent):
         raise Http404
-    form = AreaCreateForm(request.POST or None)
+    form = AreaCreateForm(request.POST or None, parent=parent)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

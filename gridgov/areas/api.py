@@ -16,7 +16,9 @@ from gridgov.areas.schemas import (
     AreaOut,
     AreaUpdateIn,
     AuditOut,
+    DepartmentCreateIn,
     DepartmentOut,
+    HandlerCreateIn,
     LevelOut,
     MeOut,
     PostCreateIn,
@@ -194,9 +196,31 @@ def end_post(request, post_id: int, payload: PostEndIn):
     return services.post_end(actor=request.user, post=post, end_date=payload.end_date)
 
 
-@router.get("/departments", response=list[DepartmentOut], tags=["staff"])
-def departments(request):
-    return selectors.department_list(actor=request.user)
+@router.get("/departments", response=list[DepartmentOut], tags=["staff"], summary="Departments in my scope")
+def departments(request, area: str | None = None):
+    area_obj = selectors.area_get(actor=request.user, code=area) if area else None
+    return selectors.department_list(actor=request.user, area=area_obj)
+
+
+@router.post("/departments", response={201: DepartmentOut}, tags=["staff"], summary="Create a department")
+def create_department(request, payload: DepartmentCreateIn):
+    area = selectors.area_get(actor=request.user, code=payload.area_code)
+    department = services.department_create(actor=request.user, area=area, name=payload.name, phone=payload.phone)
+    return Status(201, selectors.department_get(actor=request.user, pk=department.pk))
+
+
+@router.get("/departments/{department_id}/handlers", response=list[StaffOut], tags=["staff"])
+def department_handlers(request, department_id: int):
+    department = selectors.department_get(actor=request.user, pk=department_id)
+    return selectors.department_handlers(actor=request.user, department=department)
+
+
+@router.post("/departments/{department_id}/handlers", response={201: StaffOut}, tags=["staff"],
+             summary="Register a handler of a department")
+def create_department_handler(request, department_id: int, payload: HandlerCreateIn):
+    department = selectors.department_get(actor=request.user, pk=department_id)
+    staff = services.department_handler_create(actor=request.user, department=department, **payload.dict())
+    return Status(201, staff)
 
 
 class AuditQuery(Schema):

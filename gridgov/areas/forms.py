@@ -72,6 +72,18 @@ class PostCreateForm(forms.Form):
     start_date = forms.DateField(label=_("Start date"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
 
+class DepartmentForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100)
+    phone = forms.CharField(label=_("Duty phone"), max_length=32, required=False)
+
+
+class HandlerForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=50)
+    phone = forms.CharField(label=_("Work phone"), max_length=32, required=False)
+    username = forms.CharField(label=_("Login name (optional)"), max_length=150, required=False)
+    password = forms.CharField(label=_("Initial password"), required=False, widget=forms.PasswordInput)
+
+
 class AuditFilterForm(forms.Form):
     actor = forms.CharField(label=_("Actor"), required=False)
     action = forms.CharField(label=_("Action"), required=False)

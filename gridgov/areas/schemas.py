@@ -149,6 +149,20 @@ class DepartmentOut(Schema):
     name: str
     area_code: str = Field(..., alias="area.code")
     phone: str
+    handler_count: int = 0
+
+
+class DepartmentCreateIn(Schema):
+    area_code: str
+    name: str
+    phone: str = ""
+
+
+class HandlerCreateIn(Schema):
+    name: str
+    phone: str = ""
+    username: str = ""
+    password: str = ""
 
 
 class AuditOut(Schema):

@@ -212,5 +212,22 @@ def me_posts(*, actor) -> list[Post]:
     return list(active_posts(actor))
 
 
-def department_list(*, actor) -> QuerySet[Department]:
-    return Department.objects.filter(scope_for(actor, Perm.AREA_VIEW).q("area__path")).select_related("area")
+def department_list(*, actor, area: Area | None = None) -> QuerySet[Department]:
+    """Departments in the actor's scope (of one area only, if given), with their handler counts."""
+    qs = Department.objects.filter(scope_for(actor, Perm.AREA_VIEW).q("area__path"))
+    if area is not None:
+        qs = qs.filter(area=area)
+    return qs.select_related("area").annotate(handler_count=Count("handlers"))
+
+
+def department_get(*, actor, pk: int) -> Department:
+    department = department_list(actor=actor).filter(pk=pk).first()
+    if department is None:
+        raise NotFound("No such department.")
+    return department
+
+
+def department_handlers(*, actor, department: Department) -> QuerySet[Staff]:
+    if not scope_for(actor, Perm.STAFF_VIEW).contains(department.area.path):
+        raise NotFound("No such department.")
+    return department.handlers.select_related("user").order_by("name")

@@ -290,7 +290,7 @@ def department_create(*, actor, area: Area, name: str, phone: str = "") -> Depar
     if Department.objects.filter(area=area, name=name).exists():
         raise ApplicationError(AreaErrorCode.INVALID_STAFF, f"{area.name} already has a department {name}.",
                                fields={"name": ["taken"]})
-    department = Department.objects.create(area=area, name=name, phone=phone.strip())
+    department = Department.objects.create(area=area, name=name, phone=(phone or "").strip())
     audit.record(actor=actor, action="department.create", obj=department, area_path=area.path)
     return department
 
@@ -355,11 +355,39 @@ def staff_create(
 ) -> Staff:
     """Registers a staff member together with their first post (and a login, if a username is given)."""
     require(actor, Perm.STAFF_CHANGE, area, view_perm=Perm.STAFF_VIEW)
+    staff = _new_staff(name=name, phone=phone, employment=employment, yearly_stipend=yearly_stipend,
+                       username=username, password=password)
+    post_create(actor=actor, staff=staff, area=area, role=role, slot=slot, start_date=start_date, audit_row=False)
+    audit.record(actor=actor, action="staff.create", obj=staff, area_path=area.path,
+                 data={"role": role, "slot": slot, "area": area.code, "login": _login(staff)})
+    return staff
+
+
+@transaction.atomic
+def department_handler_create(
+    *, actor, department: Department, name: str, phone: str = "", username: str = "", password: str = ""
+) -> Staff:
+    """Registers a handler of a department (公安局, 水务局 …), who will receive the work dispatched to it."""
+    require(actor, Perm.STAFF_CHANGE, department.area, view_perm=Perm.STAFF_VIEW)
+    staff = _new_staff(name=name, phone=phone, employment=Employment.FULL_TIME, yearly_stipend=0,
+                       username=username, password=password, department=department)
+    audit.record(actor=actor, action="staff.create", obj=staff, area_path=department.area.path,
+                 data={"department": department.name, "login": _login(staff)})
+    return staff
+
+
+def _login(staff: Staff) -> str | None:
+    return staff.user.username if staff.user else None
+
+
+def _new_staff(*, name, phone, employment, yearly_stipend, username, password, department=None) -> Staff:
+    """Validates and saves a staff member with an optional login; refuses with every problem at once."""
     name = (name or "").strip()
+    phone = (phone or "").strip()
     problems: dict[str, list[str]] = {}
     if not name:
         problems["name"] = ["A name is required."]
-    problems.update(_length_problems(Staff, name=name, phone=phone or ""))
+    problems.update(_length_problems(Staff, name=name, phone=phone))
     if employment not in Employment.values:
         problems["employment"] = [f"Unknown employment {employment!r}."]
     if yearly_stipend is None or not 0 <= yearly_stipend <= MAX_STIPEND:
@@ -379,18 +407,11 @@ def staff_create(
             except ValidationError as exc:
                 problems["password"] = list(exc.messages)
     _refuse(problems, AreaErrorCode.INVALID_STAFF)
-    staff = Staff.objects.create(
-        name=name, phone=(phone or "").strip(), employment=employment, yearly_stipend=yearly_stipend
-    )
-    post_create(actor=actor, staff=staff, area=area, role=role, slot=slot, start_date=start_date, audit_row=False)
     if user is not None:
         user.set_password(password)
         user.save()
-        staff.user = user
-        staff.save(update_fields=["user"])
-    audit.record(actor=actor, action="staff.create", obj=staff, area_path=area.path,
-                 data={"role": role, "slot": slot, "area": area.code, "login": username or None})
-    return staff
+    return Staff.objects.create(name=name, phone=phone, employment=employment, yearly_stipend=yearly_stipend,
+                                department=department, user=user)
 
 
 @transaction.atomic

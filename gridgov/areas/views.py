@@ -20,6 +20,8 @@ from gridgov.areas.forms import (
     AreaEditForm,
     AreaMoveForm,
     AuditFilterForm,
+    DepartmentForm,
+    HandlerForm,
     PostCreateForm,
     StaffCreateForm,
     add_application_error,
@@ -66,6 +68,7 @@ def area_detail(request, code: str):
         "can_change": _can(request, Perm.AREA_CHANGE, area),
         "can_staff": _can(request, Perm.STAFF_CHANGE, area),
         "can_view_staff": _can(request, Perm.STAFF_VIEW, area),
+        "departments": selectors.department_list(actor=request.user, area=area),
     }
     return render(request, "areas/detail.html", context)
 
@@ -194,6 +197,48 @@ def staff_create(request, code: str):
             return redirect("area_detail", code=area.code)
     return render(request, "areas/form.html", {"form": form, "area": area,
                                                "title": _("New staff member on %(name)s") % {"name": area.name}})
+
+
+@login_required
+def department_create(request, code: str):
+    area = _area(request, code)
+    if not _can(request, Perm.AREA_CHANGE, area):
+        raise Http404
+    form = DepartmentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            department = services.department_create(actor=request.user, area=area, **form.cleaned_data)
+        except ApplicationError as exc:
+            add_application_error(form, exc)
+        else:
+            messages.success(request, _("%(name)s has been created.") % {"name": department.name})
+            return redirect("department_detail", department_id=department.pk)
+    return render(request, "areas/form.html", {"form": form, "area": area,
+                                               "title": _("New department of %(name)s") % {"name": area.name}})
+
+
+@login_required
+def department_detail(request, department_id: int):
+    try:
+        department = selectors.department_get(actor=request.user, pk=department_id)
+        handlers = selectors.department_handlers(actor=request.user, department=department)
+    except NotFound as exc:
+        raise Http404 from exc
+    can_change = _can(request, Perm.STAFF_CHANGE, department.area)
+    form = HandlerForm(request.POST or None) if can_change else None
+    if request.method == "POST":
+        if form is None:
+            raise Http404
+        if form.is_valid():
+            try:
+                staff = services.department_handler_create(actor=request.user, department=department,
+                                                           **form.cleaned_data)
+            except ApplicationError as exc:
+                add_application_error(form, exc)
+            else:
+                messages.success(request, _("%(name)s has been registered.") % {"name": staff.name})
+                return redirect("department_detail", department_id=department.pk)
+    return render(request, "areas/department.html", {"department": department, "handlers": handlers, "form": form})
 
 
 @login_required

@@ -219,7 +219,8 @@ def test_new_area_invalid_input(tree, users, as_role, data, field):
     client = as_role("town_admin_a")
     before = state()
     level = "联防组" if data["kind"] in ("joint_defense_group", "division", "castle") else "片"
-    response = client.post(f"/areas/{tree.grid_a.code}/new/", {
+    parent = tree.grid_a if level == "联防组" else tree.group_a1  # the form offers only levels below the parent
+    response = client.post(f"/areas/{parent.code}/new/", {
         "name": "坏", "level": AreaLevel.objects.get(name=level).pk, "dedicated_type": "", "geometry": "", **data})
     assert response.status_code == 200
     form = response.context["form"]

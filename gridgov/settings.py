@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "huey.contrib.djhuey",
     "gridgov.core",
     "gridgov.areas",
+    "gridgov.registry",
 ]
 
 MIDDLEWARE = [
@@ -204,6 +205,11 @@ else:
         "filename": str(DATA_DIR / "huey.sqlite3"),
         "immediate": DEBUG or TESTING,
     }
+
+# Sensitive fields at rest (ID numbers, phones): see gridgov/core/crypto.py and docs/deploy.md.
+FIELD_KEY = env("FIELD_KEY")  # 32 random bytes, base64; required in production
+FIELD_KEY_OLD = env("FIELD_KEY_OLD")  # the previous key, readable during a rotation
+FIELD_CIPHER = env("FIELD_CIPHER", "aes-256-gcm")  # or sm4-gcm (国密)
 
 # Area codes: digits a sub-village level (组, 片, 联防组) adds to its parent's code, unless its level says.
 AREA_SEQUENCE_WIDTH = env_int("AREA_SEQUENCE_WIDTH", 3)

@@ -12,18 +12,21 @@ from django.utils import timezone
 
 from gridgov.core.scope import Perm, Scope, next_prefix  # noqa: F401  (re-exported)
 
-_READ = {Perm.AREA_VIEW, Perm.STAFF_VIEW}
+_READ = {Perm.AREA_VIEW, Perm.STAFF_VIEW, Perm.RESIDENT_VIEW}
 _GRID_TEAM = frozenset(_READ)
+_KEEPERS = {Perm.RESIDENT_CHANGE, Perm.RESIDENT_REVEAL}  # keep the registry of their grid up to date
 
 # Which permissions each role grants on its post's subtree. Data, not scattered ifs.
 ROLE_PERMS: dict[str, frozenset[Perm]] = {
-    "area_admin": frozenset(_READ | {Perm.AREA_CHANGE, Perm.STAFF_CHANGE, Perm.STAFF_GRANT, Perm.AUDIT_VIEW}),
-    "centre_operator": frozenset(_READ | {Perm.STAFF_CHANGE}),
-    "village_staff": frozenset(_READ | {Perm.AREA_CHANGE, Perm.STAFF_CHANGE}),
+    "area_admin": frozenset(_READ | {Perm.AREA_CHANGE, Perm.STAFF_CHANGE, Perm.STAFF_GRANT, Perm.AUDIT_VIEW,
+                                     Perm.RESIDENT_CHANGE, Perm.RESIDENT_EXPORT}),
+    "centre_operator": frozenset(_READ | _KEEPERS | {Perm.STAFF_CHANGE, Perm.RESIDENT_EXPORT, Perm.SENSITIVE_TAGS}),
+    "village_staff": frozenset(_READ | _KEEPERS | {Perm.AREA_CHANGE, Perm.STAFF_CHANGE, Perm.RESIDENT_EXPORT,
+                                                   Perm.SENSITIVE_TAGS}),
     "leader": frozenset(_READ),
-    "grid_leader": _GRID_TEAM,
-    "grid_worker": _GRID_TEAM,
-    "grid_police": _GRID_TEAM,
+    "grid_leader": frozenset(_READ | _KEEPERS | {Perm.SENSITIVE_TAGS}),
+    "grid_worker": frozenset(_READ | _KEEPERS),
+    "grid_police": frozenset(_READ | {Perm.RESIDENT_REVEAL, Perm.SENSITIVE_TAGS}),
     "grid_doctor": _GRID_TEAM,
     "grid_instructor": _GRID_TEAM,
     "household_leader": _GRID_TEAM,

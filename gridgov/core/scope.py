@@ -19,6 +19,11 @@ class Perm(StrEnum):
     STAFF_CHANGE = "staff.change"
     AUDIT_VIEW = "audit.view"
     STAFF_GRANT = "staff.grant"  # grant the roles that administer or watch a subtree
+    RESIDENT_VIEW = "resident.view"  # persons, households, houses, places (masked)
+    RESIDENT_CHANGE = "resident.change"
+    RESIDENT_REVEAL = "resident.reveal"  # the full ID number or phone, audited
+    RESIDENT_EXPORT = "resident.export"  # import and export of lists, audited
+    SENSITIVE_TAGS = "resident.sensitive_tags"  # drug use, correction, serious mental disorder …
 
 
 def next_prefix(path: str) -> str:

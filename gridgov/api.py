@@ -12,6 +12,7 @@ from gridgov.areas.api import router as areas_router
 from gridgov.core.api import router as core_router
 from gridgov.core.auth import api_auth
 from gridgov.core.errors import ApplicationError, ErrorCode
+from gridgov.registry.api import router as registry_router
 
 api = NinjaAPI(
     title="gridgov API",
@@ -23,6 +24,7 @@ api = NinjaAPI(
 )
 api.add_router("/", core_router)
 api.add_router("/", areas_router)
+api.add_router("/", registry_router)
 
 
 def _error(request, status: int, code: str, message: str, fields=None):

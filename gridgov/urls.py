@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("", include("gridgov.core.urls")),
     path("areas/", include("gridgov.areas.urls")),
+    path("registry/", include("gridgov.registry.urls")),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -11,4 +11,10 @@ def navigation(request):
     match = getattr(request, "resolver_match", None)
     url_name = match.url_name if match else ""
     section = _SECTIONS.get(url_name, "areas" if match and match.route.startswith("areas/") else "")
-    return {"nav_audit": not scope_for(user, Perm.AUDIT_VIEW).is_empty, "nav_section": section}
+    if match and match.route.startswith("registry/"):
+        section = "registry"
+    return {
+        "nav_audit": not scope_for(user, Perm.AUDIT_VIEW).is_empty,
+        "nav_registry": not scope_for(user, Perm.RESIDENT_VIEW).is_empty,
+        "nav_section": section,
+    }

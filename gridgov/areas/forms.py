@@ -5,16 +5,6 @@ from django.utils.translation import gettext_lazy as _
 
 from gridgov.areas.codes import significant_prefix
 from gridgov.areas.models import AreaKind, AreaLevel, DedicatedType, Employment, Role, Slot
-from gridgov.core.errors import ApplicationError
-
-
-def add_application_error(form: forms.Form, exc: ApplicationError) -> None:
-    """Shows a refused service call on the form: per field where it names fields, else on top."""
-    if not exc.fields:
-        form.add_error(None, exc.message)
-    for field, problems in exc.fields.items():
-        for problem in problems:
-            form.add_error(field if field in form.fields else None, problem)
 
 
 class AreaCreateForm(forms.Form):

@@ -24,13 +24,13 @@ from gridgov.areas.forms import (
     HandlerForm,
     PostCreateForm,
     StaffCreateForm,
-    add_application_error,
 )
 from gridgov.areas.models import Role, Slot
 from gridgov.areas.scope import Perm, scope_for
 from gridgov.core import audit
 from gridgov.core.errors import ApplicationError, NotFound
 from gridgov.core.exports import csv_response, xlsx_response
+from gridgov.core.forms import add_application_error
 from gridgov.core.selectors import audit_list
 
 

@@ -312,12 +312,16 @@ def person_life_event(*, actor, person: Person, kind: str, date: dt.date | None 
         person.alive = False
     else:
         person.moved_out = kind == EventKind.MOVE_OUT
+    former_household = person.household
     if kind != EventKind.MOVE_IN:
         _end_memberships(person, date)
     person.updated_at = timezone.now()
     person.save()
     _event(person, kind, actor, {"note": note[:200]} if note else {}, date=date)
     audit.record(actor=actor, action=f"person.{kind}", obj=person, area_path=person.area.path)
+    if former_household is not None:
+        household_classify(actor=actor, household=Household.objects.select_related("area__level")
+                           .get(pk=former_household.pk))
     return person
 
 
@@ -336,6 +340,13 @@ def person_move_grid(*, actor, person: Person, area: Area) -> Person:
         audit.record(actor=actor, action="person.grid_change", obj=person, area_path=area.path,
                      data={"from": old.code, "to": area.code})
     return person
+
+
+def _reclassify_household_of(person: Person, actor) -> None:
+    """A member's tags or presence changed: the household's colour may change with them."""
+    if person.household_id:
+        household_classify(actor=actor, household=Household.objects.select_related("area__level")
+                           .get(pk=person.household_id))
 
 
 def _end_memberships(person: Person, date: dt.date) -> None:
@@ -374,6 +385,8 @@ def membership_start(*, actor, person: Person, household, relation: str, date: d
         household.save(update_fields=["head"])
     if previous:
         _event(person, EventKind.HOUSEHOLD_CHANGE, actor, {"from": previous, "to": household.number})
+        household_classify(actor=actor, household=Household.objects.select_related("area__level").get(pk=previous))
+    household_classify(actor=actor, household=household)
     return person
 
 
@@ -400,6 +413,7 @@ def person_tag_add(*, actor, person: Person, tag: Tag, start_date: dt.date | Non
     person_tag = PersonTag.objects.create(person=person, tag=tag, start_date=start_date, source=source.strip(),
                                           note=note.strip())
     _event(person, EventKind.TAG_ADDED, actor, {"tag": tag.code, "sensitive": tag.sensitive}, date=start_date)
+    _reclassify_household_of(person, actor)
     audit.record(actor=actor, action="person.tag_add", obj=person, area_path=person.area.path,
                  data={"tag": tag.code})
     return person_tag
@@ -420,6 +434,7 @@ def person_tag_end(*, actor, person_tag: PersonTag, end_date: dt.date | None = N
     person_tag.end_date = end_date
     person_tag.save(update_fields=["end_date"])
     _event(person, EventKind.TAG_ENDED, actor, {"tag": person_tag.tag.code}, date=end_date)
+    _reclassify_household_of(person, actor)
     audit.record(actor=actor, action="person.tag_end", obj=person, area_path=person.area.path,
                  data={"tag": person_tag.tag.code})
     return person_tag
@@ -602,10 +617,10 @@ def household_create(*, actor, area: Area, number: str, address: str, income_per
         problems["number"] = [_("This household number is taken.")]
     problems.update(_length_problems(Household, number=number))
     _refuse(problems, RegistryErrorCode.INVALID_HOUSEHOLD)
+    # No colour until the first evaluation, which is then recorded as the first change of its history.
     household = Household.objects.create(area=area, number=number, address=address.strip(),
                                          income_per_person=income_per_person, safe_family_years=safe_family_years,
-                                         house=house, joint_defense_group=joint_defense_group)
-    household.class_reasons = []  # so that the first evaluation records its reasons
+                                         house=house, joint_defense_group=joint_defense_group, household_class="")
     household_classify(actor=actor, household=household)
     audit.record(actor=actor, action="household.create", obj=household, area_path=area.path)
     return household

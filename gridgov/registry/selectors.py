@@ -99,9 +99,18 @@ def person_tags(*, actor, person: Person, current_only: bool = False) -> QuerySe
 
 def person_timeline(*, actor, person: Person) -> list[PersonEvent]:
     """The person's events (一人一档); events about tags the actor may not see are left out."""
-    hidden = set(Tag.objects.filter(sensitive=True).values_list("code", flat=True)) - set(
-        visible_tags(actor=actor, area=person.area).values_list("code", flat=True))
-    return [e for e in person.events.all() if e.data.get("tag") not in hidden]
+    names = dict(visible_tags(actor=actor, area=person.area).values_list("code", "name"))
+    hidden = set(Tag.objects.filter(sensitive=True).values_list("code", flat=True)) - set(names)
+    events = [e for e in person.events.all() if e.data.get("tag") not in hidden]
+    for event in events:
+        data = dict(event.data)
+        if "tag" in data:
+            data["tag"] = names.get(data["tag"], data["tag"])
+        event.summary = "；".join(
+            f"{v}" if k in ("tag", "note") else f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+            for k, v in data.items() if v not in (None, "", [], False) and k != "sensitive"
+        )
+    return events
 
 
 def household_list(*, actor, area: Area | None = None, household_class: str = "", number_prefix: str = "") \

@@ -8,4 +8,4 @@ class CoreConfig(AppConfig):
     verbose_name = _("Core")
 
     def ready(self) -> None:
-        from gridgov.core import receivers  # noqa: F401  (audit of logins)
+        from gridgov.core import checks, receivers  # noqa: F401  (deployment checks, audit of logins)

@@ -34,7 +34,11 @@ from gridgov.registry.schemas import (
     PlaceOut,
     RevealIn,
     RevealOut,
+    RuleSetIn,
+    RuleSetOut,
+    TagCreateIn,
     TagOut,
+    TagUpdateIn,
 )
 
 router = Router(tags=["registry"])
@@ -63,7 +67,31 @@ class PersonQuery(Schema):
 
 @router.get("/tags", response=list[TagOut], summary="The tag dictionary (sensitive tags only for those who may)")
 def tags(request):
-    return selectors.visible_tags(actor=request.user).filter(active=True)
+    return selectors.visible_tags(actor=request.user)
+
+
+@router.post("/tags", response={201: TagOut}, summary="Add a tag to the dictionary (system administrator)")
+def create_tag(request, payload: TagCreateIn):
+    return Status(201, services.tag_create(actor=request.user, **payload.dict()))
+
+
+@router.patch("/tags/{code}", response=TagOut, summary="Rename, (de)activate or reorder a tag (system administrator)")
+def update_tag(request, code: str, payload: TagUpdateIn):
+    tag = selectors.visible_tags(actor=request.user).filter(code=code).first()
+    if tag is None:
+        raise NotFound("No such tag.")
+    return services.tag_update(actor=request.user, tag=tag, **payload.dict(exclude_unset=True))
+
+
+@router.get("/household-rules", response=RuleSetOut, summary="The classification rules (三色) in force")
+def get_rules(request):
+    return {"name": selectors.rules_in_force_name(), "rules": services.active_rules()}
+
+
+@router.post("/household-rules", response={201: RuleSetOut}, summary="Put new classification rules in force")
+def set_rules(request, payload: RuleSetIn):
+    rule_set = services.rules_set(actor=request.user, name=payload.name, rules=payload.rules)
+    return Status(201, {"name": rule_set.name, "rules": rule_set.rules})
 
 
 @router.get("/persons", response=list[PersonOut], summary="Persons in my scope, filtered; ID numbers masked")

@@ -13,6 +13,7 @@ from gridgov.registry.models import (
     Relation,
     ResidenceType,
     Sex,
+    TagGroup,
 )
 from gridgov.registry.services import LIFE_EVENTS
 
@@ -85,6 +86,19 @@ class HelperForm(forms.Form):
     phone = forms.CharField(label=_("Phone"), max_length=32, required=False)
     duty = forms.CharField(label=_("Contact duty"), max_length=100, required=False,
                            initial="每周电话联系，每月上门一次")
+
+
+class TagCreateForm(forms.Form):
+    code = forms.SlugField(label=_("Code"), max_length=40, help_text=_("Letters, digits and underscores, e.g. veteran"))
+    name = forms.CharField(label=_("Name"), max_length=40)
+    group = forms.ChoiceField(label=_("Group"), choices=TagGroup.choices)
+    sensitive = forms.BooleanField(label=_("Sensitive (seen only by roles that need it)"), required=False)
+    order = forms.IntegerField(label=_("Order"), min_value=0, max_value=32767, initial=100)
+
+
+class RulesForm(forms.Form):
+    name = forms.CharField(label=_("Name of the rule set"), max_length=50)
+    rules = forms.JSONField(label=_("Rules (JSON)"), widget=forms.Textarea(attrs={"rows": 16}))
 
 
 class HouseForm(forms.Form):

@@ -9,6 +9,33 @@ class TagOut(Schema):
     name: str
     group: str
     sensitive: bool
+    active: bool
+    order: int
+
+
+class TagCreateIn(Schema):
+    code: str
+    name: str
+    group: str = "other"
+    sensitive: bool = False
+    order: int = 100
+
+
+class TagUpdateIn(Schema):
+    name: str | None = None
+    sensitive: bool | None = None
+    active: bool | None = None
+    order: int | None = None
+
+
+class RuleSetIn(Schema):
+    name: str
+    rules: list[dict]
+
+
+class RuleSetOut(Schema):
+    name: str
+    rules: list[dict]
 
 
 class PersonTagOut(Schema):

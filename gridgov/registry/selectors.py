@@ -12,6 +12,7 @@ from gridgov.areas.models import Area
 from gridgov.areas.scope import Perm, scope_for
 from gridgov.core.errors import NotFound
 from gridgov.registry.models import (
+    ClassRuleSet,
     House,
     Household,
     HouseholdClass,
@@ -150,6 +151,11 @@ def household_members(*, actor, household: Household) -> QuerySet[Person]:
 
 def household_history(*, household: Household) -> QuerySet[HouseholdClassChange]:
     return household.class_changes.all()
+
+
+def rules_in_force_name() -> str:
+    current = ClassRuleSet.objects.first()
+    return current.name if current else "商南县三色管理（默认）"
 
 
 def house_list(*, actor, area: Area | None = None) -> QuerySet[House]:

@@ -523,8 +523,7 @@ def rules_set(*, actor, name: str, rules: list[dict]):
     """Puts a new classification rule set in force (the old ones are kept), then re-evaluates nothing:
     the nightly batch (or ``households_reclassify``) applies it."""
 
-    if actor is not None and not actor.is_superuser:
-        raise PermissionDenied("Only a system administrator changes the classification rules.")
+    _require_superuser(actor, "the classification rules")
     problems = rules_problems(rules)
     if problems or not (name or "").strip():
         raise ApplicationError(RegistryErrorCode.INVALID_CLASS, " ".join(problems) or _("A name is required."),
@@ -688,3 +687,64 @@ def household_helper_add(*, actor, household, name: str, kind: str, phone: str =
     audit.record(actor=actor, action="household.helper_add", obj=household, area_path=household.area.path,
                  data={"helper": name, "kind": kind})
     return helper
+
+
+# --- the tag dictionary --------------------------------------------------------------------------
+
+
+def _require_superuser(actor, what: str) -> None:
+    if actor is not None and not actor.is_superuser:
+        raise PermissionDenied(f"Only a system administrator edits {what}.")
+
+
+@transaction.atomic
+def tag_create(*, actor, code: str, name: str, group: str, sensitive: bool = False, order: int = 100) -> Tag:
+    from gridgov.registry.models import TagGroup
+
+    _require_superuser(actor, "the tag dictionary")
+    code, name = (code or "").strip(), (name or "").strip()
+    problems: dict[str, list[str]] = {}
+    if not code or not code.replace("_", "").isalnum() or not code.isascii():
+        problems["code"] = [_("Use letters, digits and underscores.")]
+    elif Tag.objects.filter(code=code).exists():
+        problems["code"] = [_("This code is taken.")]
+    if not name:
+        problems["name"] = [_("A name is required.")]
+    elif Tag.objects.filter(name=name).exists():
+        problems["name"] = [_("This name is taken.")]
+    problems.update(_length_problems(Tag, code=code, name=name))
+    if group not in TagGroup.values:
+        problems["group"] = [_("Unknown group.")]
+    if not 0 <= order <= 32767:
+        problems["order"] = [_("Between 0 and 32767.")]
+    _refuse(problems, RegistryErrorCode.INVALID_TAG)
+    tag = Tag.objects.create(code=code, name=name, group=group, sensitive=sensitive, order=order)
+    audit.record(actor=actor, action="tag.create", obj=tag, data={"code": code, "sensitive": sensitive})
+    return tag
+
+
+@transaction.atomic
+def tag_update(*, actor, tag: Tag, name: str | None = None, sensitive: bool | None = None,
+               active: bool | None = None, order: int | None = None) -> Tag:
+    """Renames, (de)activates or reorders a tag, or changes who may see it. Codes never change."""
+    _require_superuser(actor, "the tag dictionary")
+    tag = Tag.objects.select_for_update().get(pk=tag.pk)
+    changes = {}
+    if name is not None:
+        name = name.strip()
+        if not name or len(name) > 40 or Tag.objects.filter(name=name).exclude(pk=tag.pk).exists():
+            raise ApplicationError(RegistryErrorCode.INVALID_TAG, _("The name is empty, too long or taken."),
+                                   fields={"name": ["invalid"]})
+        changes["name"] = name
+    if order is not None and not 0 <= order <= 32767:
+        raise ApplicationError(RegistryErrorCode.INVALID_TAG, _("Between 0 and 32767."), fields={"order": ["range"]})
+    for field, value in (("sensitive", sensitive), ("active", active), ("order", order)):
+        if value is not None:
+            changes[field] = value
+    changes = {f: v for f, v in changes.items() if getattr(tag, f) != v}
+    if changes:
+        for field, value in changes.items():
+            setattr(tag, field, value)
+        tag.save()
+        audit.record(actor=actor, action="tag.update", obj=tag, data={k: str(v) for k, v in changes.items()})
+    return tag

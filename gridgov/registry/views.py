@@ -27,6 +27,8 @@ from gridgov.registry.forms import (
     PersonCreateForm,
     PersonForm,
     PlaceForm,
+    RulesForm,
+    TagCreateForm,
     TagForm,
 )
 from gridgov.registry.models import HouseholdClass, ResidenceType
@@ -296,6 +298,54 @@ def person_tag_end(request, person_id: int, person_tag_id: int):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("person_detail", person_id=person.pk)
+
+
+@login_required
+def tag_list(request):
+    form = TagCreateForm(request.POST or None) if request.user.is_superuser else None
+    if request.method == "POST":
+        if form is None:
+            raise Http404
+        if "toggle" in request.POST:
+            tag = selectors.visible_tags(actor=request.user).filter(code=request.POST["toggle"]).first()
+            if tag is None:
+                raise Http404
+            field = "sensitive" if request.POST.get("field") == "sensitive" else "active"
+            services.tag_update(actor=request.user, tag=tag, **{field: not getattr(tag, field)})
+            messages.success(request, _("Saved."))
+            return redirect("tag_list")
+        if form.is_valid():
+            try:
+                services.tag_create(actor=request.user, **form.cleaned_data)
+            except ApplicationError as exc:
+                add_application_error(form, exc)
+            else:
+                messages.success(request, _("Saved."))
+                return redirect("tag_list")
+    return render(request, "registry/tags.html", {"tags": selectors.visible_tags(actor=request.user),
+                                                   "form": form})
+
+
+@login_required
+def rules(request):
+    if not request.user.is_superuser and scope_for(request.user, Perm.RESIDENT_VIEW).is_empty:
+        raise Http404
+    current = services.active_rules()
+    form = None
+    if request.user.is_superuser:
+        form = RulesForm(request.POST or None, initial={"name": "", "rules": current})
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.rules_set(actor=request.user, **form.cleaned_data)
+            except ApplicationError as exc:
+                add_application_error(form, exc)
+            else:
+                messages.success(request, _("The new rules are in force; the nightly batch applies them."))
+                return redirect("household_rules")
+    elif request.method == "POST":
+        raise Http404
+    return render(request, "registry/rules.html", {"rules": current, "name": selectors.rules_in_force_name(),
+                                                    "form": form})
 
 
 @login_required

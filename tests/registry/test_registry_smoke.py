@@ -97,3 +97,22 @@ def test_pages_render(tree, users, client):
     client.force_login(users.town_admin_b)
     assert client.get(f"/registry/persons/{p.pk}/").status_code == 404
     assert client.get(f"/registry/households/{h.pk}/").status_code == 404
+
+
+def test_tag_dictionary_and_rules_are_editable_by_superusers_only(tree, users, client):
+    client.force_login(users.village_staff_a)
+    assert post(client, "/tags", {"code": "veteran", "name": "退役军人", "group": "care"}).status_code == 403
+    assert client.get("/registry/tags/").status_code == 200
+    assert client.post("/registry/tags/", {"code": "x", "name": "x", "group": "care", "order": 1}).status_code == 404
+    rules = client.get(f"{API}/household-rules").json()
+    assert rules["rules"][0]["colour"] == "red"
+    assert post(client, "/household-rules", {"name": "x", "rules": rules["rules"]}).status_code == 403
+    client.force_login(users.superuser)
+    created = post(client, "/tags", {"code": "veteran", "name": "退役军人", "group": "care"})
+    assert created.status_code == 201, created.content
+    bad = post(client, "/household-rules", {"name": "坏", "rules": [{"colour": "purple", "reason": "x", "when": []}]})
+    assert bad.status_code == 400
+    new = [{"colour": "red", "reason": "退役军人", "when": [{"member_tag_in": ["veteran"]}]}]
+    assert post(client, "/household-rules", {"name": "新规则", "rules": new}).status_code == 201
+    assert client.get(f"{API}/household-rules").json() == {"name": "新规则", "rules": new}
+    assert client.get("/registry/rules/").status_code == 200

@@ -447,7 +447,7 @@ def test_audit_export_refused_without_the_right(tree, users, as_role):
 def test_home_page(tree, users, as_role, role):
     response = as_role(role).get("/")
     assert response.status_code == 200
-    tiles = [area.code for area, _counts in response.context["roots"]]
+    tiles = [area.code for area, _counts, _colours in response.context["roots"]]
     expected = [getattr(tree, k).code for k in (["county"] if role == "superuser" else ROOTS[role])]
     assert tiles == expected
 

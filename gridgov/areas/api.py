@@ -4,7 +4,7 @@
 import datetime as dt
 
 from ninja import Query, Router, Schema
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 from ninja.responses import Status
 
 from gridgov.areas import selectors, services
@@ -31,6 +31,7 @@ from gridgov.areas.schemas import (
 )
 from gridgov.areas.scope import Perm, scope_for
 from gridgov.core.errors import ApplicationError, ErrorCode, PermissionDenied
+from gridgov.core.pagination import Pagination
 from gridgov.core.selectors import audit_list
 
 router = Router(tags=["areas"])
@@ -82,7 +83,7 @@ def locate(request, q: Query[LocateQuery]):
 
 
 @router.get("/areas", response=list[AreaOut], summary="Children of an area (no parent: the tops of my scope)")
-@paginate(PageNumberPagination, page_size=100)
+@paginate(Pagination, page_size=100)
 def list_areas(request, parent: str | None = None):
     parent_area = selectors.area_get(actor=request.user, code=parent) if parent else None
     return selectors.area_children(actor=request.user, parent=parent_area)
@@ -129,7 +130,7 @@ def area_posts(request, code: str):
 
 @router.get("/areas/{code}/roster", response=list[RosterGrid], tags=["staff"],
             summary="Grids under an area with their A and B grid workers")
-@paginate(PageNumberPagination, page_size=100)
+@paginate(Pagination, page_size=100)
 def roster(request, code: str, gaps_only: bool = False):
     area = selectors.area_get(actor=request.user, code=code, perm=Perm.STAFF_VIEW)
     grids = selectors.roster_grids(actor=request.user, area=area, only_gaps=gaps_only)
@@ -232,7 +233,7 @@ class AuditQuery(Schema):
 
 
 @router.get("/audit", response=list[AuditOut], tags=["audit"], summary="Audit events of the areas I administer")
-@paginate(PageNumberPagination, page_size=100)
+@paginate(Pagination, page_size=100)
 def audit(request, q: Query[AuditQuery]):
     scope = scope_for(request.user, Perm.AUDIT_VIEW)
     if scope.is_empty:

@@ -46,10 +46,12 @@ def parse_id_number(raw: str, *, today: dt.date | None = None) -> IdNumber:
     """Validates a citizen ID number; raises InvalidIdNumber with the reason."""
     number = normalise(raw)
     upgraded = False
-    if len(number) == 15 and number.isdigit():
+    if len(number) == 15 and number.isascii() and number.isdigit():
         number = number[:6] + "19" + number[6:]
         number += check_char(number)
         upgraded = True
+    if not number.isascii():
+        raise InvalidIdNumber("An ID number is written with the digits 0–9 and X.")
     if len(number) != 18:
         raise InvalidIdNumber("An ID number has 18 characters (or 15 digits for an old one).")
     if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
@@ -80,6 +82,8 @@ def mask_phone(phone: str) -> str:
     digits = phone.strip()
     if len(digits) < 7:
         return "*" * len(digits)
+    if len(digits) < 11:  # a landline: only its last four digits
+        return "*" * (len(digits) - 4) + digits[-4:]
     return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
 
 

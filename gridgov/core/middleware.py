@@ -30,14 +30,19 @@ class LanguageMiddleware:
 
 
 class RejectNulMiddleware:
-    """A NUL character in the path or query string is refused with 400 before any view sees it
-    (PostgreSQL cannot store or compare text containing NUL)."""
+    """A NUL character in the path, the query string or a JSON body is refused with 400 before any view
+    sees it: PostgreSQL cannot store or compare text containing NUL, so neither may SQLite hold it.
+    (Page forms refuse NUL in their own validation.)"""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if "\x00" in request.path or "\x00" in unquote(request.META.get("QUERY_STRING", "")):
+        if (
+            "\x00" in request.path
+            or "\x00" in unquote(request.META.get("QUERY_STRING", ""))
+            or (request.content_type == "application/json" and (b"\\u0000" in request.body or b"\x00" in request.body))
+        ):
             message = "NUL characters are not allowed."
             if request.path.startswith("/api/"):
                 return JsonResponse({"code": "invalid_input", "message": message, "fields": {}}, status=400)

@@ -2,12 +2,13 @@
 
 
 from ninja import Query, Router, Schema
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 from ninja.responses import Status
 
 from gridgov.areas import selectors as area_selectors
 from gridgov.areas.scope import Perm
 from gridgov.core.errors import ApplicationError, ErrorCode, NotFound
+from gridgov.core.pagination import Pagination
 from gridgov.registry import selectors, services
 from gridgov.registry.schemas import (
     ClassCountsOut,
@@ -95,7 +96,7 @@ def set_rules(request, payload: RuleSetIn):
 
 
 @router.get("/persons", response=list[PersonOut], summary="Persons in my scope, filtered; ID numbers masked")
-@paginate(PageNumberPagination, page_size=50)
+@paginate(Pagination, page_size=50)
 def list_persons(request, q: Query[PersonQuery]):
     filters = selectors.PersonFilters(
         area=_area(request, q.area), name_prefix=q.name, id_number=q.id_number, id_type=q.id_type, tag=q.tag,
@@ -122,7 +123,8 @@ def get_person(request, person_id: int):
 @router.patch("/persons/{person_id}", response=PersonOut)
 def update_person(request, person_id: int, payload: PersonUpdateIn):
     person = selectors.person_get(actor=request.user, pk=person_id)
-    services.person_update(actor=request.user, person=person, **payload.dict(exclude_unset=True))
+    changes = {k: v for k, v in payload.dict(exclude_unset=True).items() if v is not None}  # null: unchanged
+    services.person_update(actor=request.user, person=person, **changes)
     return selectors.person_get(actor=request.user, pk=person_id)
 
 
@@ -182,7 +184,7 @@ class HouseholdQuery(Schema):
 
 
 @router.get("/households", response=list[HouseholdOut], summary="Households in my scope, by colour")
-@paginate(PageNumberPagination, page_size=50)
+@paginate(Pagination, page_size=50)
 def list_households(request, q: Query[HouseholdQuery]):
     return selectors.household_list(actor=request.user, area=_area(request, q.area), household_class=q.colour,
                                     number_prefix=q.number)
@@ -238,7 +240,7 @@ def add_helper(request, household_id: int, payload: HelperIn):
 
 
 @router.get("/houses", response=list[HouseOut])
-@paginate(PageNumberPagination, page_size=50)
+@paginate(Pagination, page_size=50)
 def list_houses(request, area: str | None = None):
     return selectors.house_list(actor=request.user, area=_area(request, area))
 
@@ -256,7 +258,7 @@ def get_house(request, house_id: int):
 
 
 @router.get("/places", response=list[PlaceOut])
-@paginate(PageNumberPagination, page_size=50)
+@paginate(Pagination, page_size=50)
 def list_places(request, area: str | None = None, place_type: str = ""):
     return selectors.place_list(actor=request.user, area=_area(request, area), place_type=place_type)
 

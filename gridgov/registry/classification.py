@@ -27,7 +27,8 @@ SHANGNAN_RULES: list[dict] = [
      "when": [{"member_tag_in": ["unstable_after_poverty", "monitored"]}]},
     {"colour": "red", "reason": "家有三留守人员（连心户）",
      "when": [{"member_tag_in": ["left_behind_child", "left_behind_woman", "left_behind_elderly"]}]},
-    {"colour": "red", "reason": "家有社区矫正人员（连心户）", "when": [{"member_tag_in": ["community_correction"]}]},
+    # The reason does not name the (sensitive) tag: it is shown to everyone who sees the household.
+    {"colour": "red", "reason": "家有需重点帮教人员（连心户）", "when": [{"member_tag_in": ["community_correction"]}]},
     {"colour": "red", "reason": "独居老人（连心户）", "when": [{"member_tag_in": ["living_alone_elderly"]}]},
     {"colour": "yellow", "reason": "人均收入低于本村平均水平（关心户）",
      "when": [{"income_below_village_average": 1.0}]},
@@ -54,6 +55,20 @@ def rules_problems(rules) -> list[str]:
         for cond in when:
             if not isinstance(cond, dict) or len(cond) != 1 or next(iter(cond)) not in CONDITIONS:
                 problems.append(f"Rule {i}: unknown condition {cond!r}.")
+                continue
+            (name, value), = cond.items()
+            if name == "member_tag_in" and not (
+                isinstance(value, list) and value and all(isinstance(v, str) and v for v in value)
+            ):
+                problems.append(f"Rule {i}: member_tag_in takes a list of tag codes.")
+            elif name == "income_below_village_average" and not (
+                isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 10
+            ):
+                problems.append(f"Rule {i}: income_below_village_average takes a ratio between 0 and 10.")
+            elif name == "safe_family_years_below" and not (
+                isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100
+            ):
+                problems.append(f"Rule {i}: safe_family_years_below takes a whole number of years.")
     return problems
 
 

@@ -114,6 +114,10 @@ class Household(models.Model):
     def __str__(self) -> str:
         return f"{self.number} {self.address}"
 
+    @property
+    def override_active(self) -> bool:
+        return bool(self.override_class and self.override_until and self.override_until >= timezone.localdate())
+
 
 class IdType(models.TextChoices):
     CITIZEN = "citizen", _("resident ID card")

@@ -40,7 +40,7 @@ def _under(area: Area | None) -> Q:
 def visible_tags(*, actor, area: Area | None = None) -> QuerySet[Tag]:
     """The dictionary entries the actor may see: sensitive tags only with the permission for them."""
     scope = scope_for(actor, Perm.SENSITIVE_TAGS)
-    if scope.everything or (area is not None and scope.contains(area.path)):
+    if scope.everything or (scope.contains(area.path) if area is not None else not scope.is_empty):
         return Tag.objects.all()
     return Tag.objects.filter(sensitive=False)
 
@@ -80,6 +80,8 @@ def person_list(*, actor, filters: PersonFilters | None = None) -> QuerySet[Pers
         # A tag the actor may not see filters to nothing, exactly like an unknown tag.
         carriers = PersonTag.objects.filter(active_tags_q(), tag=tag, person=OuterRef("pk")) if tag else None
         qs = qs.filter(Exists(carriers)) if carriers is not None else qs.none()
+        if tag is not None and tag.sensitive:  # only where the actor may see who carries it
+            qs = qs.filter(scope_for(actor, Perm.SENSITIVE_TAGS).q("area__path"))
     return qs.select_related("area", "household").order_by("area__path", "name", "pk")
 
 
@@ -144,7 +146,7 @@ def household_get(*, actor, pk: int) -> Household:
 
 def household_members(*, actor, household: Household) -> QuerySet[Person]:
     tags = PersonTag.objects.filter(active_tags_q(), tag__in=visible_tags(actor=actor, area=household.area))
-    return household.members.filter(alive=True, moved_out=False).prefetch_related(
+    return household.members.filter(alive=True, moved_out=False).select_related("area").prefetch_related(
         Prefetch("person_tags", queryset=tags.select_related("tag"), to_attr="current_tags")
     ).order_by("relation", "birth_date")
 

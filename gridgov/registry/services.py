@@ -78,6 +78,8 @@ def _length_problems(model, **values) -> dict[str, list[str]]:
         limit = model._meta.get_field(field).max_length
         if value and len(value) > limit:
             problems[field] = [_("At most %(n)d characters.") % {"n": limit}]
+        elif value and "\x00" in value:
+            problems[field] = [_("NUL characters are not allowed.")]
     return problems
 
 
@@ -119,9 +121,12 @@ def check_identity(id_type: str, number: str, *, birth_date=None, sex: str = "")
             raise ApplicationError(RegistryErrorCode.INVALID_PERSON, _(str(exc)), fields={"id_number": [_(str(exc))]}) \
                 from exc
         return Identity(id_type, parsed.number, parsed.birth_date, parsed.sex, parsed.warnings)
-    if number and (len(number) > 32 or not number.isalnum()):
+    if number and (len(number) > 32 or not number.isascii() or not number.isalnum()):
         raise ApplicationError(RegistryErrorCode.INVALID_PERSON, _("The document number is not valid."),
                                fields={"id_number": ["invalid"]})
+    if birth_date is not None and not dt.date(1880, 1, 1) <= birth_date <= timezone.localdate():
+        raise ApplicationError(RegistryErrorCode.INVALID_PERSON, _("The birth date is impossible."),
+                               fields={"birth_date": ["impossible"]})
     return Identity(id_type, number, birth_date, sex, ())
 
 
@@ -135,7 +140,8 @@ def identity_hash(id_type: str, number: str) -> str:
 
 def normalise_phone(phone: str) -> str:
     phone = normalise(phone).replace("-", "")
-    if phone and (not phone.lstrip("+").isdigit() or not 5 <= len(phone) <= 20):
+    digits = phone[1:] if phone.startswith("+") else phone
+    if phone and (not digits.isascii() or not digits.isdigit() or not 5 <= len(phone) <= 20):
         raise ApplicationError(RegistryErrorCode.INVALID_PERSON, _("The phone number is not valid."),
                                fields={"phone": ["invalid"]})
     return phone
@@ -225,6 +231,9 @@ def person_create(
         raise _duplicate_error(existing)
     if household is not None and household.area_id != area.pk:
         require(actor, Perm.RESIDENT_CHANGE, household.area)
+    if house is not None and house.area_id != area.pk:
+        raise ApplicationError(RegistryErrorCode.INVALID_PERSON, _("Choose a house of this grid."),
+                               fields={"house_id": ["another grid"]})
     person = Person(name=name, area=area, residence_type=residence_type, ethnicity=ethnicity.strip(),
                     education=education.strip(), political_status=political_status.strip(), house=house,
                     birth_date=birth_date, sex=sex)
@@ -237,7 +246,8 @@ def person_create(
         raise _duplicate_error(Person.objects.get(id_number_hash=identity.hash)) from exc
     _event(person, event, actor, {"grid": area.code, "warnings": list(identity.warnings)})
     if household is not None:
-        membership_start(actor=actor, person=person, household=household, relation=relation or Relation.OTHER)
+        person = membership_start(actor=actor, person=person, household=household,
+                                  relation=relation or Relation.OTHER)
     audit.record(actor=actor, action="person.create", obj=person, area_path=area.path)
     return person
 
@@ -344,9 +354,9 @@ def person_move_grid(*, actor, person: Person, area: Area) -> Person:
 
 def _reclassify_household_of(person: Person, actor) -> None:
     """A member's tags or presence changed: the household's colour may change with them."""
-    if person.household_id:
-        household_classify(actor=actor, household=Household.objects.select_related("area__level")
-                           .get(pk=person.household_id))
+    household = Household.objects.select_related("area__level").filter(members=person).first()
+    if household is not None:
+        household_classify(actor=actor, household=household)
 
 
 def _end_memberships(person: Person, date: dt.date) -> None:
@@ -363,17 +373,21 @@ def membership_start(*, actor, person: Person, household, relation: str, date: d
     """Puts a person in a household (ending their previous membership); a head becomes the household's head."""
 
     household = Household.objects.select_for_update().select_related("area").get(pk=household.pk)
+    person = Person.objects.select_for_update(of=("self",)).select_related("area", "household").get(pk=person.pk)
     require(actor, Perm.RESIDENT_CHANGE, household.area)
     require(actor, Perm.RESIDENT_CHANGE, person.area)
     if relation not in Relation.values:
         raise ApplicationError(RegistryErrorCode.INVALID_HOUSEHOLD, _("Unknown relation."),
                                fields={"relation": ["unknown"]})
+    if not person.alive or person.moved_out:
+        raise ApplicationError(RegistryErrorCode.INVALID_HOUSEHOLD,
+                               _("A deceased or moved-out person cannot join a household."))
     if relation == Relation.HEAD and household.head_id and household.head_id != person.pk:
         raise ApplicationError(RegistryErrorCode.INVALID_HOUSEHOLD, _("This household already has a head."),
                                fields={"relation": ["head taken"]})
     date = date or timezone.localdate()
-    previous = person.household_id
-    if previous == household.pk and person.relation == relation:
+    previous = person.household
+    if previous is not None and previous.pk == household.pk and person.relation == relation:
         return person
     _end_memberships(person, date)
     HouseholdMembership.objects.create(person=person, household=household, relation=relation, start_date=date)
@@ -383,9 +397,9 @@ def membership_start(*, actor, person: Person, household, relation: str, date: d
     if relation == Relation.HEAD:
         household.head = person
         household.save(update_fields=["head"])
-    if previous:
-        _event(person, EventKind.HOUSEHOLD_CHANGE, actor, {"from": previous, "to": household.number})
-        household_classify(actor=actor, household=Household.objects.select_related("area__level").get(pk=previous))
+    if previous is not None:
+        _event(person, EventKind.HOUSEHOLD_CHANGE, actor, {"from": previous.number, "to": household.number})
+        household_classify(actor=actor, household=Household.objects.select_related("area__level").get(pk=previous.pk))
     household_classify(actor=actor, household=household)
     return person
 
@@ -584,7 +598,9 @@ def _household_problems(area: Area, fields: dict) -> dict[str, list[str]]:
     problems: dict[str, list[str]] = {}
     if "address" in fields and not (fields["address"] or "").strip():
         problems["address"] = [_("An address is required.")]
-    problems.update(_length_problems(Household, address=fields.get("address", "")))
+    if "safe_family_years" in fields and fields["safe_family_years"] is None:
+        problems["safe_family_years"] = [_("Between 0 and 100 years.")]
+    problems.update(_length_problems(Household, address=fields.get("address") or ""))
     income = fields.get("income_per_person")
     if income is not None and not (0 <= income < 10**8):
         problems["income_per_person"] = [_("The income lies between 0 and 99,999,999 yuan.")]

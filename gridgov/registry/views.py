@@ -136,6 +136,8 @@ def household_helper(request, household_id: int):
 
 
 def _create_page(request, form_class, create, title, template="registry/form.html"):
+    if scope_for(request.user, Perm.RESIDENT_CHANGE).is_empty:
+        raise Http404
     initial = {"grid_code": request.GET.get("area", "")}
     form = form_class(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():

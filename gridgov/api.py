@@ -13,6 +13,7 @@ from gridgov.core.api import router as core_router
 from gridgov.core.auth import api_auth
 from gridgov.core.errors import ApplicationError, ErrorCode
 from gridgov.registry.api import router as registry_router
+from gridgov.registry.import_api import router as registry_import_router
 
 api = NinjaAPI(
     title="gridgov API",
@@ -25,6 +26,7 @@ api = NinjaAPI(
 api.add_router("/", core_router)
 api.add_router("/", areas_router)
 api.add_router("/", registry_router)
+api.add_router("/", registry_import_router)
 
 
 def _error(request, status: int, code: str, message: str, fields=None):

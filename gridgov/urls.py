@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("gridgov.core.urls")),
     path("areas/", include("gridgov.areas.urls")),
     path("registry/", include("gridgov.registry.urls")),
+    path("registry/", include("gridgov.registry.import_urls")),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

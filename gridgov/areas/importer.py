@@ -13,20 +13,13 @@ browser does that, with its own checks.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import re
-import unicodedata
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import openpyxl
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
-from openpyxl.utils.exceptions import InvalidFileException
 
 from gridgov.areas import services
 from gridgov.areas.codes import decode_step, encode_step
@@ -37,6 +30,7 @@ from gridgov.areas.scope import Perm
 from gridgov.core import audit
 from gridgov.core.errors import ApplicationError
 from gridgov.core.models import AuditEvent
+from gridgov.core.spreadsheets import SpreadsheetError, cell_text, code_text, header_key, open_table
 
 REQUIRED = ("code", "name", "parent_code", "level", "kind")
 HEADERS = {
@@ -58,8 +52,6 @@ DEDICATED_TYPES = {value: value for value in DedicatedType.values} | {
 }
 _CODE_MAX = Area._meta.get_field("code").max_length
 _NAME_MAX = Area._meta.get_field("name").max_length
-_EXCEL_EXACT = 10**15  # Excel keeps 15 significant digits: a longer number has lost some
-_SCIENTIFIC = re.compile(r"\d+(\.\d+)?[eE]\+?\d+")
 _LOOKUP_BATCH = 2000
 
 
@@ -108,83 +100,25 @@ class _Row:
 
 
 def _read_table(path: Path) -> list[list]:
-    """The rows of the file's first sheet (header first) as lists of cell values."""
+    """The rows of the file's first sheet (header first) as lists of cell values.
+
+    An area file is small (a county has a few thousand areas), so it is read whole; the reading itself is
+    the shared one of gridgov.core.spreadsheets (encodings, workbooks, what is not a table)."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        message = _("Cannot read %(file)s: %(error)s") % {"file": path, "error": exc.strerror}
-        raise _file_error(message) from None
-    if not data.strip():
-        raise _file_error(_("The file is empty."))
-    if data.startswith(b"PK\x03\x04"):
-        return _read_xlsx(data)
-    if data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise _file_error(_("Old .xls workbooks are not supported: save the file as .xlsx or CSV."))
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        raise _file_error(_("The file is not a valid .xlsx workbook."))
-    return _read_csv(data)
+        with open_table(path) as table:
+            return list(table)
+    except SpreadsheetError as exc:
+        raise _file_error(exc.message) from None
 
 
-def _read_xlsx(data: bytes) -> list[list]:
-    try:
-        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, InvalidFileException):
-        raise _file_error(_("The file is not a valid .xlsx workbook.")) from None
-    try:
-        if not workbook.worksheets:
-            return []
-        return [list(row) for row in workbook.worksheets[0].iter_rows(values_only=True)]
-    finally:
-        workbook.close()
-
-
-def _read_csv(data: bytes) -> list[list]:
-    for encoding in ("utf-16",) if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        text = None
-    if text is None or "\x00" in text:
-        raise _file_error(_("The file is neither a CSV text file (UTF-8 or GB18030) nor an .xlsx workbook."))
-    first_line = text.split("\n", 1)[0]
-    delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
-    try:
-        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    except csv.Error as exc:
-        raise _file_error(_("The file is not a readable CSV file: %(error)s") % {"error": exc}) from None
-
-
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _code(value) -> tuple[str, str | None]:
-    """A code cell as ASCII digits without spaces, and a problem if it cannot be trusted."""
-    if isinstance(value, float) and abs(value) >= _EXCEL_EXACT:
-        return _text(value), _(
-            "The code %(code)s was stored by Excel as a number and lost its last digits: "
-            "format the code columns as text and enter the codes again."
-        ) % {"code": _text(value)}
-    code = re.sub(r"\s+", "", unicodedata.normalize("NFKC", _text(value)))
-    if _SCIENTIFIC.fullmatch(code):
-        return code, _(
-            "The code %(code)s is written as a number in scientific notation: format the code columns "
-            "as text and enter the codes again."
-        ) % {"code": code}
-    return code, None
+_text = cell_text
+_code = code_text
 
 
 def _header_map(header: list) -> dict[str, int]:
     columns: dict[str, int] = {}
     for index, cell in enumerate(header):
-        key = unicodedata.normalize("NFKC", _text(cell)).lstrip("\ufeff").strip().lower().replace(" ", "_")
+        key = header_key(cell)
         if key in HEADERS and HEADERS[key] not in columns:
             columns[HEADERS[key]] = index
     missing = [name for name in REQUIRED if name not in columns]

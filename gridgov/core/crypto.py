@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property, lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -37,12 +37,18 @@ class DecryptionError(Exception):
 class FieldKey:
     raw: bytes
 
-    @property
+    @cached_property
     def key_id(self) -> str:
         return hashlib.sha256(self.raw).hexdigest()[:8]
 
     def derived(self, purpose: bytes, length: int) -> bytes:
-        return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=b"gridgov " + purpose).derive(self.raw)
+        return _derive(self.raw, purpose, length)
+
+
+@lru_cache(maxsize=64)
+def _derive(raw: bytes, purpose: bytes, length: int) -> bytes:
+    """Sub-keys per purpose (HKDF-SHA256), derived once per process."""
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=b"gridgov " + purpose).derive(raw)
 
 
 def _parse_key(value: str, name: str) -> FieldKey:
@@ -144,3 +150,4 @@ def reset_caches() -> None:
     """For tests and key rotation: forget the parsed keys."""
     current_key.cache_clear()
     known_keys.cache_clear()
+    _derive.cache_clear()

@@ -32,7 +32,9 @@ def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence])
 def xlsx_response(filename: str, sheet: str, header: Sequence[str], rows: Iterable[Sequence]) -> FileResponse:
     """Writes an .xlsx in xlsxwriter's constant-memory mode to a temporary file and streams it."""
     spool = tempfile.TemporaryFile()  # noqa: SIM115  (closed by the FileResponse)
-    workbook = xlsxwriter.Workbook(spool, {"constant_memory": True, "remove_timezone": True})
+    # Text stays text: a value beginning with "=" must never become a live formula in the export.
+    workbook = xlsxwriter.Workbook(spool, {"constant_memory": True, "remove_timezone": True,
+                                           "strings_to_formulas": False, "strings_to_urls": False})
     worksheet = workbook.add_worksheet(sheet[:31])
     bold = workbook.add_format({"bold": True})
     worksheet.write_row(0, 0, list(header), bold)

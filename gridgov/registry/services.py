@@ -109,9 +109,12 @@ class Identity:
         return crypto.search_hash(f"{self.id_type}:{self.number}") if self.number else ""
 
 
+ID_TYPES = frozenset(IdType.values)
+
+
 def check_identity(id_type: str, number: str, *, birth_date=None, sex: str = "") -> Identity:
     """Validates an ID number by its type (GB 11643 for the resident ID card); raises ApplicationError."""
-    if id_type not in IdType.values:
+    if id_type not in ID_TYPES:
         raise ApplicationError(RegistryErrorCode.INVALID_PERSON, _("Unknown ID type."), fields={"id_type": ["unknown"]})
     number = normalise(number)
     if id_type == IdType.CITIZEN and number:
@@ -173,13 +176,15 @@ def _duplicate(identity: Identity, exclude_pk=None) -> Person | None:
     return qs.first()
 
 
-def _duplicate_error(existing: Person) -> ApplicationError:
-    return ApplicationError(
-        RegistryErrorCode.DUPLICATE_PERSON,
-        _("This person is already registered: %(name)s (record %(pk)d, %(grid)s).")
-        % {"name": existing.name, "pk": existing.pk, "grid": existing.area.name},
-        fields={"id_number": [f"duplicate of person {existing.pk}"]},
-    )
+def _duplicate_error(existing: Person, actor) -> ApplicationError:
+    """Points at the existing record; names it only to a user who may see it."""
+    if actor is None or scope_for(actor, Perm.RESIDENT_VIEW).contains(existing.area.path):
+        message = _("This person is already registered: %(name)s (record %(pk)d, %(grid)s).") % {
+            "name": existing.name, "pk": existing.pk, "grid": existing.area.name}
+    else:
+        message = _("This person is already registered elsewhere (record %(pk)d).") % {"pk": existing.pk}
+    return ApplicationError(RegistryErrorCode.DUPLICATE_PERSON, message,
+                            fields={"id_number": [f"duplicate of person {existing.pk}"]})
 
 
 # --- persons ---------------------------------------------------------------------------------
@@ -228,7 +233,7 @@ def person_create(
     phone = normalise_phone(phone)
     existing = _duplicate(identity)
     if existing is not None:
-        raise _duplicate_error(existing)
+        raise _duplicate_error(existing, actor)
     if household is not None and household.area_id != area.pk:
         require(actor, Perm.RESIDENT_CHANGE, household.area)
     if house is not None and house.area_id != area.pk:
@@ -243,7 +248,7 @@ def person_create(
         with transaction.atomic():
             person.save()
     except IntegrityError as exc:  # a concurrent registration of the same ID number
-        raise _duplicate_error(Person.objects.get(id_number_hash=identity.hash)) from exc
+        raise _duplicate_error(Person.objects.get(id_number_hash=identity.hash), actor) from exc
     _event(person, event, actor, {"grid": area.code, "warnings": list(identity.warnings)})
     if household is not None:
         person = membership_start(actor=actor, person=person, household=household,
@@ -274,7 +279,7 @@ def person_update(*, actor, person: Person, **changes) -> Person:
                                   changes.get("id_number", reveal_value(person, "id_number")))
         existing = _duplicate(identity, exclude_pk=person.pk)
         if existing is not None:
-            raise _duplicate_error(existing)
+            raise _duplicate_error(existing, actor)
         if identity.hash != person.id_number_hash or identity.id_type != person.id_type:
             _seal_identity(person, identity)
             changed.append("id_number")

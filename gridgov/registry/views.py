@@ -176,6 +176,7 @@ def person_list(request):
         "area": area, "page": page, "query": query, "filters": filters,
         "tags": selectors.visible_tags(actor=request.user, area=area).filter(active=True),
         "residence_types": ResidenceType.choices, "colours": HouseholdClass.choices,
+        "can_export": not scope_for(request.user, Perm.RESIDENT_EXPORT).is_empty,
     })
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from gridgov.areas.models import Area
@@ -123,9 +124,13 @@ def household_list(*, actor, area: Area | None = None, household_class: str = ""
         qs = qs.filter(household_class=household_class)
     if number_prefix:
         qs = qs.filter(number__startswith=number_prefix.strip())
-    return qs.select_related("area", "head").annotate(
-        member_count=Count("members", filter=Q(members__alive=True, members__moved_out=False))
-    ).order_by("area__path", "number")
+    # The member count as a subquery, so that paging happens before counting (no GROUP BY over the page's
+    # joins); boundaries and sealed fields are not read for a list.
+    members = (Person.objects.filter(household=OuterRef("pk"), alive=True, moved_out=False).order_by()
+               .values("household").annotate(n=Count("pk")).values("n"))
+    return qs.select_related("area", "head").defer(
+        "area__geometry", "head__id_number_sealed", "head__phone_sealed"
+    ).annotate(member_count=Coalesce(Subquery(members), 0)).order_by("area__path", "number")
 
 
 def household_class_counts(*, actor, area: Area | None = None) -> dict[str, int]:

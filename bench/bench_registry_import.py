@@ -31,7 +31,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from common import recreate_postgres_database  # noqa: E402  (bench/ is on the path when run)
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/gridgov_bench_import"
@@ -85,24 +86,6 @@ def main() -> int:
                 failed += child.returncode != 0
                 print(flush=True)
     return 1 if failed else 0
-
-
-def recreate_postgres_database(url: str) -> str:
-    """Drops and creates the benchmark database; returns why not, or '' when done."""
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name.isidentifier():
-        return f"unexpected database name {name!r}"
-    maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    try:
-        with psycopg.connect(maintenance, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        return str(exc).strip().splitlines()[0]
-    return ""
 
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)

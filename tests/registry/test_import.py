@@ -81,8 +81,9 @@ VIEWERS = {"leader": ["county"], "grid_worker_a": ["grid_a"], "grid_police_a": [
 
 
 @pytest.fixture(autouse=True)
-def _english():
-    """The assertions read the English messages; zh-Hans is the default language."""
+def _english(client, settings):
+    """The assertions read the English messages; zh-Hans is the default language (pages and API too)."""
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     with translation.override("en"):
         yield
 

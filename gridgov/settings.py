@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "gridgov.core",
     "gridgov.areas",
     "gridgov.registry",
+    "gridgov.cases",
+    "gridgov.visits",
 ]
 
 MIDDLEWARE = [
@@ -213,6 +215,15 @@ FIELD_CIPHER = env("FIELD_CIPHER", "aes-256-gcm")  # or sm4-gcm (国密)
 
 # Area codes: digits a sub-village level (组, 片, 联防组) adds to its parent's code, unless its level says.
 AREA_SEQUENCE_WIDTH = env_int("AREA_SEQUENCE_WIDTH", 3)
+
+# Cases: deadlines, the overdue sweep, uploads, duplicate suggestions, webhooks.
+CASE_DEFAULT_DEADLINE_DAYS = env_int("CASE_DEFAULT_DEADLINE_DAYS", 3)  # a case filed without a category
+CASE_WARN_HOURS = env_int("CASE_WARN_HOURS", 24)  # warn this long before the deadline
+CASE_ESCALATION_GRACE_DAYS = env_int("CASE_ESCALATION_GRACE_DAYS", 2)  # working days overdue before escalating
+CASE_UPLOAD_MAX_MB = env_int("CASE_UPLOAD_MAX_MB", 10)
+CASE_DUPLICATE_RADIUS_M = env_int("CASE_DUPLICATE_RADIUS_M", 200)
+CASE_DUPLICATE_DAYS = env_int("CASE_DUPLICATE_DAYS", 7)
+WEBHOOK_MAX_SKEW_SECONDS = env_int("WEBHOOK_MAX_SKEW_SECONDS", 300)
 
 LOGGING = {
     "version": 1,

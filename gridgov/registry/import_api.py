@@ -4,6 +4,7 @@ error report, the template, and the person list as .xlsx. Thin: parse, call, ret
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from django.http import FileResponse, HttpResponse
 from ninja import File, Form, Query, Router, Schema, UploadedFile
@@ -102,3 +103,21 @@ def export_persons(request, q: Query[ExportQuery]):
         residence_type=q.residence_type, household_class=q.colour, include_inactive=q.include_inactive,
     )
     return exports.person_export(actor=request.user, filters=filters)
+
+
+class ListExportQuery(Schema):
+    """The filters of the household (colour, number), house and place (type) lists."""
+
+    area: str | None = None
+    colour: str = ""
+    number: str = ""
+    type: str = ""
+
+
+@router.get("/registry/{kind}/export.xlsx",
+            summary="The filtered household, house or place list as .xlsx (phones masked; audited)")
+def export_list(request, kind: Literal["households", "houses", "places"], q: Query[ListExportQuery]):
+    area = area_selectors.area_get(actor=request.user, code=q.area, perm=Perm.RESIDENT_VIEW) if q.area else None
+    filters = {"households": {"colour": q.colour, "number_prefix": q.number}, "houses": {},
+               "places": {"place_type": q.type}}[kind]
+    return exports.list_export(actor=request.user, kind=kind, area=area, **filters)

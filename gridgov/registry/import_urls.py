@@ -11,4 +11,6 @@ urlpatterns = [
     path("import/jobs/<int:job_id>/status/", import_views.import_job_status, name="registry_import_job_status"),
     path("import/jobs/<int:job_id>/report.xlsx", import_views.import_report, name="registry_import_report"),
     path("persons/export.xlsx", import_views.person_export, name="registry_person_export"),
+    *[path(f"{kind}/export.xlsx", import_views.list_export, {"kind": kind}, name=f"registry_{kind}_export")
+      for kind in ("households", "houses", "places")],
 ]

@@ -127,3 +127,26 @@ def person_export(request):
         raise Http404 from exc
     except PermissionDenied as exc:
         raise DjangoPermissionDenied from exc
+
+
+def _list_filters(kind: str, params) -> dict:
+    if kind == "households":
+        return {"colour": params.get("colour", ""), "number_prefix": params.get("number", "")}
+    if kind == "places":
+        return {"place_type": params.get("type", "")}
+    return {}
+
+
+@login_required
+@require_GET
+def list_export(request, kind: str):
+    """The household, house or place list with the filters of its page as .xlsx, masked and audited."""
+    _allowed(request)
+    code = request.GET.get("area") or ""
+    try:
+        area = area_selectors.area_get(actor=request.user, code=code, perm=Perm.RESIDENT_VIEW) if code else None
+        return exports.list_export(actor=request.user, kind=kind, area=area, **_list_filters(kind, request.GET))
+    except NotFound as exc:
+        raise Http404 from exc
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied from exc

@@ -62,6 +62,10 @@ def _page(request, qs, size=50):
     return page, query.urlencode()
 
 
+def _can_export(request) -> bool:
+    return not scope_for(request.user, Perm.RESIDENT_EXPORT).is_empty
+
+
 @login_required
 def household_list(request):
     area = _area_param(request)
@@ -73,7 +77,7 @@ def household_list(request):
     return render(request, "registry/household_list.html", {
         "area": area, "colour": colour, "page": page, "query": query,
         "counts": selectors.household_class_counts(actor=request.user, area=area),
-        "colours": HouseholdClass.choices,
+        "colours": HouseholdClass.choices, "can_export": _can_export(request),
     })
 
 
@@ -176,7 +180,7 @@ def person_list(request):
         "area": area, "page": page, "query": query, "filters": filters,
         "tags": selectors.visible_tags(actor=request.user, area=area).filter(active=True),
         "residence_types": ResidenceType.choices, "colours": HouseholdClass.choices,
-        "can_export": not scope_for(request.user, Perm.RESIDENT_EXPORT).is_empty,
+        "can_export": _can_export(request),
     })
 
 
@@ -355,7 +359,8 @@ def rules(request):
 def house_list(request):
     area = _area_param(request)
     page, query = _page(request, selectors.house_list(actor=request.user, area=area))
-    return render(request, "registry/house_list.html", {"area": area, "page": page, "query": query})
+    return render(request, "registry/house_list.html", {"area": area, "page": page, "query": query,
+                                                        "can_export": _can_export(request)})
 
 
 @login_required
@@ -370,7 +375,8 @@ def place_list(request):
     area = _area_param(request)
     page, query = _page(request, selectors.place_list(actor=request.user, area=area,
                                                        place_type=request.GET.get("type", "")))
-    return render(request, "registry/place_list.html", {"area": area, "page": page, "query": query})
+    return render(request, "registry/place_list.html", {"area": area, "page": page, "query": query,
+                                                        "can_export": _can_export(request)})
 
 
 @login_required

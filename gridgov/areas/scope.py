@@ -10,30 +10,46 @@ from __future__ import annotations
 from django.db.models import Q
 from django.utils import timezone
 
-from gridgov.core.scope import Perm, Scope, next_prefix  # noqa: F401  (re-exported)
+from gridgov.core.scope import Perm, Scope, next_prefix, register_whole_tree_check  # noqa: F401  (re-exported)
 
 _READ = {Perm.AREA_VIEW, Perm.STAFF_VIEW, Perm.RESIDENT_VIEW}
 _GRID_TEAM = frozenset(_READ)
 _KEEPERS = {Perm.RESIDENT_CHANGE, Perm.RESIDENT_REVEAL}  # keep the registry of their grid up to date
+# Settings that hold everywhere (the official calendar): they take effect only through a post that covers the
+# whole tree, that is an area administrator of the county (see holds_on_whole_tree).
+_WHOLE_TREE = {Perm.CALENDAR_CHANGE}
+
+_CASE_TEAM = {Perm.CASE_VIEW, Perm.CASE_REPORT}
+_CASE_HANDLERS = _CASE_TEAM | {Perm.CASE_HANDLE}
+_CASE_DESK = _CASE_HANDLERS | {Perm.CASE_DISPATCH, Perm.CASE_SUPERVISE}
 
 # Which permissions each role grants on its post's subtree. Data, not scattered ifs.
 ROLE_PERMS: dict[str, frozenset[Perm]] = {
-    "area_admin": frozenset(_READ | {Perm.AREA_CHANGE, Perm.STAFF_CHANGE, Perm.STAFF_GRANT, Perm.AUDIT_VIEW,
-                                     Perm.RESIDENT_CHANGE, Perm.RESIDENT_EXPORT}),
-    "centre_operator": frozenset(_READ | _KEEPERS | {Perm.STAFF_CHANGE, Perm.RESIDENT_EXPORT, Perm.SENSITIVE_TAGS}),
-    "village_staff": frozenset(_READ | _KEEPERS | {Perm.AREA_CHANGE, Perm.STAFF_CHANGE, Perm.RESIDENT_EXPORT,
-                                                   Perm.SENSITIVE_TAGS}),
-    "leader": frozenset(_READ),
-    "grid_leader": frozenset(_READ | _KEEPERS | {Perm.SENSITIVE_TAGS}),
-    "grid_worker": frozenset(_READ | _KEEPERS),
-    "grid_police": frozenset(_READ | {Perm.RESIDENT_REVEAL, Perm.SENSITIVE_TAGS}),
-    "grid_doctor": _GRID_TEAM,
-    "grid_instructor": _GRID_TEAM,
-    "household_leader": _GRID_TEAM,
-    "security_head": _GRID_TEAM,
-    "supervisor": _GRID_TEAM,
-    "legal_adviser": _GRID_TEAM,
+    "area_admin": frozenset(_READ | _WHOLE_TREE | {Perm.AREA_CHANGE, Perm.STAFF_CHANGE, Perm.STAFF_GRANT,
+                                                   Perm.AUDIT_VIEW, Perm.RESIDENT_CHANGE, Perm.RESIDENT_EXPORT,
+                                                   Perm.CASE_VIEW}),
+    "centre_operator": frozenset(_READ | _KEEPERS | _CASE_DESK | {Perm.STAFF_CHANGE, Perm.RESIDENT_EXPORT,
+                                                                  Perm.SENSITIVE_TAGS}),
+    "village_staff": frozenset(_READ | _KEEPERS | _CASE_DESK | {Perm.AREA_CHANGE, Perm.STAFF_CHANGE,
+                                                                Perm.RESIDENT_EXPORT, Perm.SENSITIVE_TAGS}),
+    "leader": frozenset(_READ | {Perm.CASE_VIEW, Perm.CASE_SUPERVISE}),
+    "grid_leader": frozenset(_READ | _KEEPERS | _CASE_HANDLERS | {Perm.SENSITIVE_TAGS}),
+    "grid_worker": frozenset(_READ | _KEEPERS | _CASE_HANDLERS),
+    "grid_police": frozenset(_READ | _CASE_HANDLERS | {Perm.RESIDENT_REVEAL, Perm.SENSITIVE_TAGS}),
+    "grid_doctor": frozenset(_GRID_TEAM | _CASE_TEAM),
+    "grid_instructor": frozenset(_GRID_TEAM | _CASE_TEAM),
+    "household_leader": frozenset(_GRID_TEAM | _CASE_TEAM),
+    "security_head": frozenset(_GRID_TEAM | _CASE_TEAM),
+    "supervisor": frozenset(_GRID_TEAM | {Perm.CASE_VIEW, Perm.CASE_SUPERVISE}),
+    "legal_adviser": frozenset(_GRID_TEAM | {Perm.CASE_VIEW}),
 }
+
+# Visits (走访): every role that reads the residents reads their visits; the staff who go to the households
+# record them (not the desks, administrators and leaders, who read the rates).
+_VISIT_LOGGERS = ("village_staff", "grid_leader", "grid_worker", "grid_police", "grid_doctor", "grid_instructor",
+                  "household_leader", "security_head")
+ROLE_PERMS = {role: perms | {Perm.VISIT_VIEW} | ({Perm.VISIT_LOG} if role in _VISIT_LOGGERS else set())
+              for role, perms in ROLE_PERMS.items()}
 
 
 def active_posts(user, day=None):
@@ -64,3 +80,27 @@ def scope_for(user, perm: Perm) -> Scope:
 
 def has_perm_anywhere(user, perm: Perm) -> bool:
     return not scope_for(user, perm).is_empty
+
+
+def holds_on_whole_tree(user, perm: Perm) -> bool:
+    """Whether ``user``'s scope for ``perm`` covers every top-level area (and there is one).
+
+    Superusers are answered by ``gridgov.core.scope.holds_on_whole_tree`` before this is asked.
+    """
+    from gridgov.areas.models import Area
+
+    scope = scope_for(user, perm)
+    if scope.everything:
+        return True
+    if scope.is_empty:
+        return False
+    tops = Area.objects.filter(parent__isnull=True).values_list("path", flat=True)
+    found = False
+    for path in tops:
+        if not scope.contains(path):
+            return False
+        found = True
+    return found
+
+
+register_whole_tree_check(holds_on_whole_tree)

@@ -102,3 +102,58 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class DayKind(models.TextChoices):
+    """An exception to the ordinary week (Monday to Friday worked, Saturday and Sunday off)."""
+
+    HOLIDAY = "holiday", _("Holiday")  # 法定节假日: a day off, whatever its weekday
+    WORKDAY = "workday", _("Make-up workday")  # 调休上班: a Saturday or Sunday that is worked
+
+
+class CalendarDay(models.Model):
+    """One day of the official calendar that differs from the ordinary week, or names a holiday.
+
+    Ordinary days are not stored. Days of a holiday period that fall on a weekend are stored too
+    (as holidays) so that the whole period carries its name.
+    """
+
+    date = models.DateField(_("date"), unique=True)
+    kind = models.CharField(_("kind"), max_length=8, choices=DayKind.choices)
+    name = models.CharField(_("name"), max_length=50, blank=True)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        ordering = ["date"]
+        verbose_name = _("calendar day")
+        verbose_name_plural = _("calendar days")
+
+    def __str__(self) -> str:
+        return f"{self.date:%Y-%m-%d} {self.get_kind_display()} {self.name}".rstrip()
+
+
+class CalendarYear(models.Model):
+    """A year whose official holidays have been entered in full (published). Other years count weekends only."""
+
+    year = models.PositiveSmallIntegerField(_("year"), unique=True)
+    source = models.CharField(_("source"), max_length=32, blank=True)  # "chinese_calendar", or empty when entered
+    published_at = models.DateTimeField(_("published"), default=timezone.now)
+
+    class Meta:
+        ordering = ["year"]
+        verbose_name = _("calendar year")
+        verbose_name_plural = _("calendar years")
+
+    def __str__(self) -> str:
+        return str(self.year)
+
+
+class CalendarRevision(models.Model):
+    """One row whose token changes with every change of the calendar, so that each process knows
+    when its cached copy of the calendar is out of date (see gridgov.core.calendar)."""
+
+    token = models.CharField(max_length=32)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.token

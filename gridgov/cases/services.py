@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 import secrets
 from collections.abc import Iterable, Sequence
 
@@ -317,7 +319,11 @@ def case_act(
         if not transition.parties & found:
             raise PermissionDenied(_("You may not take this action on this case."))
         from_state = locked.state
-        data = HANDLERS.get(verb, _no_change)(actor, locked, note=note, **params) or {}
+        handler = HANDLERS.get(verb, _no_change)
+        unexpected = sorted(set(params) - _handler_params(handler))
+        if unexpected and handler is not _no_change:
+            raise _invalid(_("Unexpected input: %(names)s.") % {"names": ", ".join(unexpected)})
+        data = handler(actor, locked, note=note, **params) or {}
         if transition.target is not None:
             locked.state = transition.target
         locked.updated_at = timezone.now()
@@ -329,6 +335,13 @@ def case_act(
         case.__dict__.pop("_assists", None)
         case._state.fields_cache = dict(locked._state.fields_cache)
     return locked
+
+
+@functools.cache
+def _handler_params(handler) -> frozenset[str]:
+    """The keyword arguments a handler takes besides the note."""
+    return frozenset(name for name, p in inspect.signature(handler).parameters.items()
+                     if p.kind is p.KEYWORD_ONLY and name != "note")
 
 
 def _no_change(actor, case, *, note, **params):
@@ -685,7 +698,8 @@ def cases_sweep_deadlines(*, now: dt.datetime | None = None) -> dict[str, int]:
             counts["urged"] += 1
     grace = settings.CASE_ESCALATION_GRACE_DAYS
     for case in live.filter(deadline_at__lt=now).select_related("desk_area", "holder_area").iterator():
-        since = case.auto_escalated_at or case.deadline_at
+        # The grace counts from the deadline in force: an escalation gives the new desk a fresh deadline.
+        since = max(case.deadline_at, case.auto_escalated_at or case.deadline_at)
         if calendar.deadline(since, days=grace) > now:
             continue
         if workflow.escalation_target(case) is None or case.state not in BY_VERB["escalate"].sources:
@@ -733,6 +747,14 @@ def category_save(
                                fields={"deadline_days": [_("Required.")]})
     if urgency not in Urgency.values:
         raise ApplicationError(CaseErrorCode.INVALID_TAXONOMY, _("Unknown urgency."), fields={"urgency": ["?"]})
+    if not (isinstance(code, str) and 1 <= len(code) <= 48 and code.isascii()
+            and code.replace("_", "").replace("-", "").isalnum()):
+        raise ApplicationError(CaseErrorCode.INVALID_TAXONOMY,
+                               _("A category code has 1 to 48 letters, digits, hyphens or underscores."),
+                               fields={"code": [_("Not a valid code.")]})
+    if Category.objects.filter(domain=domain, name=name).exclude(code=code).exists():
+        raise ApplicationError(CaseErrorCode.INVALID_TAXONOMY, _("This domain already has a category of that name."),
+                               fields={"name": [_("Already used.")]})
     if (deadline_days is not None and not 0 <= deadline_days <= 365) or (
         deadline_hours is not None and not 1 <= deadline_hours <= 720
     ):
@@ -749,3 +771,21 @@ def category_save(
                      obj=category, data={"code": code, "name": name})
     return category
 
+
+# --- the reporter's phone --------------------------------------------------------------------------
+
+
+def case_reveal_phone(*, actor, case: Case) -> str:
+    """The reporter's full phone number, for a user who may reveal residents' data where the case is placed,
+    or who coordinates it (the desk calls back). Every reveal is audited."""
+    found = workflow.parties(actor, case)
+    if not found:
+        raise NotFound(_("No such case."))
+    if Party.DESK not in found and not scope_for(actor, Perm.RESIDENT_REVEAL).contains(case.area.path):
+        raise PermissionDenied(_("You may not see the reporter's phone number."))
+    if not case.reporter_phone_sealed:
+        raise ApplicationError(CaseErrorCode.INVALID_CASE, _("No phone number was given for this case."),
+                               status=404)
+    phone = crypto.decrypt(case.reporter_phone_sealed)
+    audit.record(actor=actor, action="case.reveal.reporter_phone", obj=case, area_path=case.area.path)
+    return phone

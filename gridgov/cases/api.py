@@ -110,7 +110,7 @@ def _unit_department(pk: int, field: str, departments: list):
 def _search_text(text: str) -> tuple[str, bool]:
     """The search words, and whether they can match at all: a case number is 8 digits of date and the id."""
     text = text.strip()
-    if text.isdigit() and len(text) > 8 and not (text.isascii() and int(text[8:]) <= MAX_ID):
+    if text.isdigit() and len(text) > 8 and selectors.pk_from_number(text) is None:
         return text, False
     return text, True
 

@@ -10,13 +10,13 @@ from django.utils.translation import gettext_lazy as _
 
 from gridgov.cases import selectors
 from gridgov.cases.models import Channel, Outcome, Rating, State, Urgency
+from gridgov.cases.services import STAFF_CHANNELS
 from gridgov.core.errors import NotFound
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 NOTE = forms.Textarea(attrs={"rows": 2})
 
 # The channels staff file through the hotline form (the public and outside systems have their own doors).
-STAFF_CHANNELS = (Channel.HOTLINE, Channel.PETITION, Channel.DEPUTIES, Channel.GRID_WORKER)
 
 
 def category_choices(categories) -> list:

@@ -268,6 +268,9 @@ class CaseAssignment(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.role} {self.unit}"
+
     @property
     def unit(self):
         return self.area or self.department
@@ -329,6 +332,9 @@ class CaseAttachment(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
 
+    def __str__(self) -> str:
+        return self.name
+
     @property
     def is_image(self) -> bool:
         return self.content_type.startswith("image/")
@@ -341,6 +347,9 @@ class WebhookDelivery(models.Model):
     signature = models.CharField(max_length=64, unique=True)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self) -> str:
+        return f"{self.source_id} {self.signature[:12]}"
 
 
 class Notification(models.Model):
@@ -355,3 +364,6 @@ class Notification(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["user", "read_at"], name="notification_user_unread")]
+
+    def __str__(self) -> str:
+        return self.message

@@ -41,7 +41,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from gridgov.areas.models import Area
-from gridgov.cases import services, sources
+from gridgov.cases import selectors, services, sources
 from gridgov.cases.models import (
     FINAL_STATES,
     OPEN_STATES,
@@ -301,10 +301,11 @@ def request_data(case: Case, request) -> dict:
 
 def _pk_of_number(number: str) -> int:
     number = number.strip()
-    if not (number.isdigit() and 8 < len(number) <= 20):
+    pk = selectors.pk_from_number(number)
+    if pk is None:
         raise Open311Error(400, _("%(id)s is not a service_request_id (a case number such as 20261122000123).")
                            % {"id": number[:40]})
-    return int(number[8:])
+    return pk
 
 
 def _parse_when(value: str, name: str, *, end: bool = False) -> dt.datetime:

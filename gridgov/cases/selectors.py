@@ -16,7 +16,6 @@ from django.utils import timezone
 
 from gridgov.areas.models import Area
 from gridgov.areas.scope import ROLE_PERMS, Perm, Scope, active_posts, scope_for
-from gridgov.core.errors import NotFound
 from gridgov.cases.models import (
     OPEN_STATES,
     Case,
@@ -27,6 +26,7 @@ from gridgov.cases.models import (
     Notification,
     State,
 )
+from gridgov.core.errors import NotFound
 
 _LIST_RELATED = ("area", "desk_area", "holder_area", "holder_department", "category", "domain")
 
@@ -72,11 +72,24 @@ def case_get(*, actor, pk: int) -> Case:
     return case
 
 
+MAX_CASE_ID = 2**62
+
+
+def pk_from_number(number: str) -> int | None:
+    """The id inside a case number (8 digits of date, then the id), or None if ``number`` cannot be one."""
+    number = (number or "").strip()
+    if not (number.isascii() and number.isdigit() and 8 < len(number) <= 20):
+        return None
+    pk = int(number[8:])
+    return pk if 0 < pk <= MAX_CASE_ID else None
+
+
 def case_get_by_number(*, actor, number: str) -> Case:
     number = (number or "").strip()
-    if not (number.isdigit() and len(number) > 8):
+    pk = pk_from_number(number)
+    if pk is None:
         raise NotFound("No such case.")
-    case = case_get(actor=actor, pk=int(number[8:]))
+    case = case_get(actor=actor, pk=pk)
     if case.number != number:
         raise NotFound("No such case.")
     return case
@@ -129,7 +142,7 @@ def apply_filters(qs: QuerySet[Case], filters: CaseFilters) -> QuerySet[Case]:
     if f.text:
         text = f.text.strip()
         if text.isdigit() and len(text) > 8:
-            qs = qs.filter(pk=int(text[8:]))
+            qs = qs.filter(pk=pk_from_number(text) or 0)
         else:
             qs = qs.filter(Q(title__icontains=text) | Q(tracking_code=text.upper()))
     return qs
@@ -324,3 +337,192 @@ def case_stats(*, actor, area: Area | None = None, created_from: dt.date | None 
         "channel": rows("channel", dict(Channel.choices)),
         "level": sorted(by_level.values(), key=lambda r: -r.total),
     }
+
+
+# --- for the staff pages -------------------------------------------------------------------------
+
+
+def may_use_cases(*, actor) -> bool:
+    """Whether ``actor`` works with cases at all: a case permission somewhere, or a department's staff."""
+    return not scope_for(actor, Perm.CASE_VIEW).is_empty or _department_id(actor) is not None
+
+
+def area_options(*, scope: Scope, limit: int = 300) -> list[Area]:
+    """The areas of ``scope`` top down, as many whole levels as fit in ``limit`` (a county's towns and villages,
+    not its thousands of grids): the choices of a select or a datalist. Deeper areas are still taken by code."""
+    from django.db.models.functions import Length
+
+    if scope.is_empty:
+        return []
+    qs = Area.objects.filter(scope.q("path")).annotate(path_len=Length("path"))
+    total, deepest = 0, 0
+    for row in qs.order_by().values("path_len").annotate(n=Count("pk")).order_by("path_len"):
+        if deepest and total + row["n"] > limit:
+            break
+        total, deepest = total + row["n"], row["path_len"]
+    return list(qs.filter(path_len__lte=deepest).select_related("level").order_by("path")[:limit])
+
+
+def dispatch_units(*, case: Case) -> tuple[list[Area], list]:
+    """Where the desk may send ``case``: its own area and the areas below it, and the departments of its own
+    area, of the areas above it and below it (网格吹哨、部门报到)."""
+    from gridgov.areas.models import Department
+
+    desk = case.desk_area
+    below = Scope.of_paths([desk.path])
+    departments = Department.objects.filter(Q(area__path__in=[*desk.ancestor_paths(), desk.path])
+                                            | below.q("area__path"))
+    return area_options(scope=below), list(departments.select_related("area").order_by("area__path", "name"))
+
+
+def dispatch_area(*, case: Case, code: str) -> Area:
+    """An area of the desk's subtree by its code (or by its name, when only one area there has it); anything
+    else is absent."""
+    text = (code or "").strip()
+    below = Area.objects.filter(Scope.of_paths([case.desk_area.path]).q("path"))
+    area = below.filter(code=text).first()
+    if area is None and text:
+        named = list(below.filter(name=text)[:2])
+        area = named[0] if len(named) == 1 else None
+    if area is None:
+        raise NotFound("No such area below the desk.")
+    return area
+
+
+def case_assignments(*, case: Case) -> QuerySet[CaseAssignment]:
+    return case.assignments.select_related("area", "department").order_by("created_at", "id")
+
+
+def case_attachment_get(*, case: Case, pk: int):
+    """An attachment of a case the caller already got through ``case_get`` (which checked the actor)."""
+    attachment = case.attachments.filter(pk=pk).first()
+    if attachment is None:
+        raise NotFound("No such file.")
+    return attachment
+
+
+def categories_active() -> QuerySet[Category]:
+    return Category.objects.filter(active=True).select_related("domain").order_by("domain__order", "code")
+
+
+def taxonomy() -> QuerySet[Domain]:
+    """The domains with all their categories (active or not)."""
+    from django.db.models import Prefetch
+
+    return Domain.objects.prefetch_related(
+        Prefetch("categories", queryset=Category.objects.select_related("default_level").order_by("code"))
+    )
+
+
+def duplicates_visible(*, actor, category: Category | None, lng: float | None, lat: float | None,
+                       exclude: int | None = None) -> list[Case]:
+    """``duplicate_candidates`` narrowed to the cases ``actor`` may see."""
+    found = duplicate_candidates(category=category, lng=lng, lat=lat, exclude=exclude)
+    if not found:
+        return []
+    seen = set(case_visible(actor=actor).filter(pk__in=[c.pk for c in found]).values_list("pk", flat=True))
+    return [c for c in found if c.pk in seen]
+
+
+# --- for the resident's public pages (no actor: the tracking code is the key) ------------------------
+
+
+def case_get_public(*, tracking_code: str) -> Case:
+    """The case a resident follows with its tracking code. Merged cases are followed to their original by
+    ``case_public_original``."""
+    code = (tracking_code or "").strip().upper()
+    if not (code.isascii() and code.isalnum() and 4 <= len(code) <= 16):
+        raise NotFound("No case has this tracking code.")
+    case = Case.objects.select_related("category", "domain").filter(tracking_code=code).first()
+    if case is None:
+        raise NotFound("No case has this tracking code.")
+    return case
+
+
+def case_public_original(*, case: Case) -> Case:
+    """The case whose progress a merged report shows: the end of its ``duplicate_of`` chain."""
+    seen = {case.pk}
+    while case.duplicate_of_id is not None and case.duplicate_of_id not in seen:
+        seen.add(case.duplicate_of_id)
+        case = Case.objects.select_related("category", "domain").get(pk=case.duplicate_of_id)
+    return case
+
+
+def case_public_photos(*, case: Case) -> QuerySet:
+    """The photos of a case that have a public copy (metadata stripped); originals and PDFs never show."""
+    return case.attachments.exclude(public_file="").order_by("created_at", "id")
+
+
+def public_area_outlines(*, depth: int = 2, limit: int = 200) -> list[Area]:
+    """The top areas with a boundary (the county and its towns, as far as ``limit`` allows): the outline a
+    resident picks a place on when the map has no tiles. Names and boundaries of divisions are public."""
+    from django.db.models.functions import Length
+
+    from gridgov.areas.models import PATH_STEP
+
+    return list(Area.objects.annotate(path_len=Length("path"))
+                .filter(geometry__isnull=False, path_len__lte=PATH_STEP * depth)
+                .order_by("path").only("name", "code", "path", "geometry")[:limit])
+
+
+# --- statistics in one scan (a faster variant of case_stats) --------------------------------------------
+
+
+def case_stats_single_pass(*, actor, area: Area | None = None, created_from: dt.date | None = None,
+                           created_to: dt.date | None = None) -> dict[str, list[StatsRow]]:
+    """``case_stats`` from one grouped query instead of five scans: the counts by domain, channel and level
+    resolved at, summed here. The same rows; rows with equal totals are listed in label order."""
+    from gridgov.cases.models import Channel
+
+    qs = apply_filters(case_visible(actor=actor), CaseFilters(area=area, created_from=created_from,
+                                                              created_to=created_to))
+    qs = qs.exclude(state__in=[State.REFUSED, State.MERGED]).order_by()
+    domains = dict(Domain.objects.values_list("pk", "name"))
+    channels = dict(Channel.choices)
+    groups: dict[str, dict[str, StatsRow]] = {"total": {}, "domain": {}, "channel": {}, "level": {}}
+
+    def add(group: str, key: str, label: str, row: dict) -> None:
+        acc = groups[group].get(key)
+        if acc is None:
+            acc = groups[group][key] = StatsRow(key=key, label=label, total=0, closed=0, closed_on_time=0,
+                                                reworked=0, rated=0, satisfied=0)
+        for name in _AGG:
+            setattr(acc, name, getattr(acc, name) + row[name])
+
+    add("total", "", "", dict.fromkeys(_AGG, 0))
+    for row in qs.values("domain", "channel", "resolved_area__level__name").annotate(**_AGG):
+        domain, channel, level = row["domain"], row["channel"], row["resolved_area__level__name"]
+        add("total", "", "", row)
+        add("domain", str(domain or ""), str(domains.get(domain, domain or "—")), row)
+        add("channel", str(channel or ""), str(channels.get(channel, channel or "—")), row)
+        add("level", level or "—", level or "—", row)
+    return {group: sorted(rows.values(), key=lambda r: (-r.total, r.label)) for group, rows in groups.items()}
+
+
+# --- the inbox with the done tab as a subquery (a faster variant of inbox and inbox_counts) ----------------
+
+
+def _done_q(actor) -> Q:
+    """The cases ``actor`` acted on, as ``id IN (their actions' cases)``: both databases start from the actor's
+    actions (index on the actor) instead of testing every case for an action (SQLite's plan for EXISTS)."""
+    return Q(pk__in=CaseAction.objects.filter(actor=actor).values("case_id"))
+
+
+def inbox_fast(*, actor, tab: str) -> QuerySet[Case]:
+    """``inbox``, the same rows in the same order; the done tab built from ``_done_q``."""
+    if tab != "done":
+        return inbox(actor=actor, tab=tab)
+    qs = Case.objects.filter(_done_q(actor)).filter(visible_q(actor))
+    return qs.select_related(*_LIST_RELATED).order_by("-created_at", "-id")
+
+
+def inbox_counts_fast(*, actor) -> dict[str, int]:
+    """``inbox_counts``, the same counts; the done count from ``inbox_fast``."""
+    now = timezone.now()
+    counts = {tab: Case.objects.filter(q).count() for tab, q in _mine_q(actor).items()}
+    counts.update(case_visible(actor=actor).filter(state__in=OPEN_STATES).aggregate(
+        overdue=Count("pk", filter=Q(deadline_at__lt=now) & ~Q(state=State.SUSPENDED)),
+        supervised=Count("pk", filter=Q(supervision_deadline_at__isnull=False)),
+    ))
+    counts["done"] = inbox_fast(actor=actor, tab="done").count()
+    return counts

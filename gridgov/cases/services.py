@@ -22,9 +22,6 @@ from django.utils.translation import gettext as _
 from gridgov.areas.models import Area, Department, Post, Rank
 from gridgov.areas.scope import ROLE_PERMS, Perm, scope_for
 from gridgov.areas.selectors import locate_point
-from gridgov.core import audit, calendar, crypto
-from gridgov.core.errors import ApplicationError, NotFound, PermissionDenied
-from gridgov.core.idnumber import mask_phone
 from gridgov.cases import workflow
 from gridgov.cases.errors import CaseErrorCode
 from gridgov.cases.models import (
@@ -45,9 +42,13 @@ from gridgov.cases.models import (
     Urgency,
 )
 from gridgov.cases.workflow import BY_VERB, Party
+from gridgov.core import audit, calendar, crypto
+from gridgov.core.errors import ApplicationError, NotFound, PermissionDenied
+from gridgov.core.idnumber import mask_phone
 
 TRACKING_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read out over the phone
-PUBLIC_CHANNELS = frozenset(set(Channel) - {Channel.GRID_WORKER})
+# Channels only staff file (on a page or through the API); the others come from residents and outside systems.
+STAFF_CHANNELS = (Channel.HOTLINE, Channel.PETITION, Channel.DEPUTIES, Channel.GRID_WORKER)
 
 
 def _invalid(message: str, field: str | None = None) -> ApplicationError:
@@ -163,9 +164,8 @@ def case_create(
     if channel not in Channel.values:
         raise _invalid(_("Unknown channel."), "channel")
     is_user = actor is not None and getattr(actor, "is_authenticated", False)
-    if channel in (Channel.GRID_WORKER, Channel.HOTLINE, Channel.PETITION, Channel.DEPUTIES):
-        if not is_user or scope_for(actor, Perm.CASE_REPORT).is_empty:
-            raise PermissionDenied(_("You may not file cases."))
+    if channel in STAFF_CHANNELS and (not is_user or scope_for(actor, Perm.CASE_REPORT).is_empty):
+        raise PermissionDenied(_("You may not file cases."))
     description = (description or "").strip()
     if not description:
         raise _invalid(_("Describe the problem."), "description")
@@ -189,9 +189,10 @@ def case_create(
         raise _invalid(_("The name or address is too long."), "reporter_name")
 
     area, placed = _place(actor=actor, area=area, lng=lng, lat=lat)
-    if is_user and channel not in PUBLIC_CHANNELS and area is not None and placed:
-        if not scope_for(actor, Perm.CASE_REPORT).contains(area.path):
-            raise NotFound(_("No such area."))
+    if is_user and channel == Channel.GRID_WORKER and placed and not scope_for(actor, Perm.CASE_REPORT).contains(
+        area.path
+    ):
+        raise NotFound(_("No such area."))
     if handle_directly and not (channel == Channel.GRID_WORKER and placed
                                 and scope_for(actor, Perm.CASE_HANDLE).contains(area.path)):
         raise PermissionDenied(_("Only the grid's own staff can handle a report directly."))

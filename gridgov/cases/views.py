@@ -175,7 +175,7 @@ def case_list(request):
 @require_POST
 def notifications_read(request):
     """Marks one notification (``pk``) or all of the user's unread notifications as read."""
-    pks = [int(p) for p in request.POST.getlist("pk") if p.isdigit()]
+    pks = [int(p) for p in request.POST.getlist("pk") if p.isascii() and p.isdigit() and len(p) < 19]
     services.notification_mark_read(actor=request.user, pks=pks or None)
     if request.headers.get("HX-Request"):
         notifications = selectors.notifications_unread(actor=request.user)
@@ -249,8 +249,8 @@ def _describe(data: dict, categories: dict[str, str], verb: str = "") -> list[tu
         elif key == "original":
             label = _("Original case")
             number = str(value)
-            if number.isdigit() and len(number) > 8:
-                link = reverse("cases_detail", args=[int(number[8:])])
+            if selectors.pk_from_number(number):
+                link = reverse("cases_detail", args=[selectors.pk_from_number(number)])
         elif key == "visit_id":
             label = _("Visit")
         else:
@@ -477,7 +477,7 @@ def case_duplicates(request):
         point = None
     if point is not None and not (-180 <= point[0] <= 180 and -90 <= point[1] <= 90):  # also NaN, infinity
         point = None
-    if category_id.isdigit() and point is not None:
+    if category_id.isascii() and category_id.isdigit() and len(category_id) < 19 and point is not None:
         category = selectors.categories_active().filter(pk=int(category_id)).first()
         found = selectors.duplicates_visible(actor=request.user, category=category, lng=point[0], lat=point[1])
     return render(request, "cases/create.html#duplicates", {"duplicates": found, "asked": point is not None})

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from django.utils.translation import gettext_lazy as _
 
+from gridgov.areas.models import PATH_STEP, Area, Rank
 from gridgov.areas.scope import Perm, scope_for
 from gridgov.cases.models import OPEN_STATES, Case, CaseAssignment, State
 
@@ -155,7 +156,7 @@ def _guard(verb: str, case: Case) -> bool:
     if verb == "self_handle":
         return case.channel == "grid_worker"
     if verb == "escalate":
-        return _escalation_base(case) is not None and _escalation_base(case).parent_id is not None
+        return escalation_target(case) is not None
     return True
 
 
@@ -167,8 +168,19 @@ def _escalation_base(case: Case):
 
 
 def escalation_target(case: Case):
+    """The level above that has a desk (片 → 村 → 镇 → 县): the nearest ancestor of the base that is a division
+    (a group or other sub-village level has no desk of its own), or None at the top."""
     base = _escalation_base(case)
-    return base.parent if base is not None else None
+    if base is None or base.parent_id is None:
+        return None
+    cached = case.__dict__.get("_escalation_target")
+    if cached is not None and cached[0] == base.pk:
+        return cached[1]
+    prefixes = [base.path[:i] for i in range(PATH_STEP, len(base.path), PATH_STEP)]
+    above = Area.objects.filter(path__in=prefixes).exclude(level__rank=Rank.BELOW_VILLAGE)
+    target = max(above, key=lambda a: len(a.path), default=None)
+    case.__dict__["_escalation_target"] = (base.pk, target)
+    return target
 
 
 def allowed_verbs(user, case: Case) -> list[Transition]:

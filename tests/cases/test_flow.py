@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from gridgov.areas.models import Department, Role
 from gridgov.cases import services, workflow
 from gridgov.cases.models import Case, CaseAction, Category, Channel, Notification, Outcome, State
 from gridgov.core.errors import ApplicationError, NotFound, PermissionDenied
 from tests.conftest import make_user
-from gridgov.areas.models import Role, Department
 
 pytestmark = pytest.mark.django_db
 
@@ -105,3 +105,21 @@ def test_grid_worker_handles_own_report(tree, users):
     services.case_act(actor=users.village_staff_a, case=case, verb="close")
     case.refresh_from_db()
     assert case.resolved_area == tree.grid_a
+
+
+def test_escalation_skips_levels_without_a_desk(tree, users):
+    """片 → 村 → 镇 → 县: a grid escalates to its village, past the group (组) that has no desk."""
+    case = services.case_create(actor=users.grid_worker_a, channel=Channel.GRID_WORKER, description="邻里纠纷",
+                                category=Category.objects.get(code="dispute_neighbour"), handle_directly=True)
+    assert workflow.escalation_target(case) == tree.village_a1
+    services.case_act(actor=users.grid_worker_a, case=case, verb="escalate", note="调解不成")
+    case.refresh_from_db()
+    assert case.desk_area == tree.village_a1 and case.state == State.REGISTERED
+    assert workflow.escalation_target(case) == tree.town_a
+    services.case_act(actor=users.village_staff_a, case=case, verb="escalate", note="需镇综治中心处理")
+    case.refresh_from_db()
+    assert case.desk_area == tree.town_a
+    services.case_act(actor=users.town_operator_a, case=case, verb="escalate", note="上报县")
+    case.refresh_from_db()
+    assert case.desk_area == tree.county and workflow.escalation_target(case) is None
+    assert "escalate" not in verbs(users.county_operator, case)

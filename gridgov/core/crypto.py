@@ -86,16 +86,22 @@ def cipher_name() -> str:
     return name
 
 
+@lru_cache(maxsize=16)
+def _aesgcm(raw: bytes) -> AESGCM:
+    """The AES-GCM object of a key, built once per process (it holds only the key; nonces are per call)."""
+    return AESGCM(_derive(raw, b"aes-256-gcm", 32))
+
+
 def _seal(name: str, key: FieldKey, plaintext: bytes, nonce: bytes) -> bytes:
     if name == "aes-256-gcm":
-        return AESGCM(key.derived(b"aes-256-gcm", 32)).encrypt(nonce, plaintext, None)
+        return _aesgcm(key.raw).encrypt(nonce, plaintext, None)
     encryptor = Cipher(algorithms.SM4(key.derived(b"sm4-gcm", 16)), modes.GCM(nonce)).encryptor()
     return encryptor.update(plaintext) + encryptor.finalize() + encryptor.tag
 
 
 def _open(name: str, key: FieldKey, sealed: bytes, nonce: bytes) -> bytes:
     if name == "aes-256-gcm":
-        return AESGCM(key.derived(b"aes-256-gcm", 32)).decrypt(nonce, sealed, None)
+        return _aesgcm(key.raw).decrypt(nonce, sealed, None)
     body, tag = sealed[:-16], sealed[-16:]
     decryptor = Cipher(algorithms.SM4(key.derived(b"sm4-gcm", 16)), modes.GCM(nonce, tag)).decryptor()
     return decryptor.update(body) + decryptor.finalize()
@@ -143,7 +149,15 @@ def search_hash(value: str) -> str:
         mac = crypto_hmac.HMAC(key.derived(b"search sm3", 32), hashes.SM3())
         mac.update(value.encode())
         return mac.finalize().hex()
-    return hmac.new(key.derived(b"search sha256", 32), value.encode(), hashlib.sha256).hexdigest()
+    mac = _search_mac(key.raw).copy()  # the keyed state is copied, not set up again for each value
+    mac.update(value.encode())
+    return mac.hexdigest()
+
+
+@lru_cache(maxsize=16)
+def _search_mac(raw: bytes) -> hmac.HMAC:
+    """HMAC-SHA256 under the search key of a field key, keyed once per process; callers copy it."""
+    return hmac.new(_derive(raw, b"search sha256", 32), digestmod=hashlib.sha256)
 
 
 def reset_caches() -> None:
@@ -151,3 +165,5 @@ def reset_caches() -> None:
     current_key.cache_clear()
     known_keys.cache_clear()
     _derive.cache_clear()
+    _aesgcm.cache_clear()
+    _search_mac.cache_clear()

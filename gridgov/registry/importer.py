@@ -13,11 +13,13 @@ The import runs in two passes over the file, so that a million rows never sit in
    Good rows are sealed exactly as ``services.person_create`` seals them and spooled, ready to insert, to a
    temporary file; bad rows go to the error report (.xlsx: the original cells, the line number and what is
    wrong, plus a summary sheet), written under GRIDGOV_DATA_DIR/reports/. Progress is reported here,
-   outside any transaction (SQLite allows only one writer).
+   outside any transaction (SQLite allows only one writer). A large file is parsed, validated and sealed in
+   forked worker processes too, a batch at a time; the batches are cross-checked and spooled in file order.
 2. *Writing*, only if no row failed (or with ``skip_invalid``), and not for a dry run: one transaction
-   inserts the new households, the persons, their "imported" events, memberships and tags in batches
-   (PostgreSQL COPY; multi-row inserts on SQLite), gives each new household its colour (三色) with the
-   same evaluator and history rows as the nightly batch, and writes one summary AuditEvent.
+   inserts the persons, their "imported" events, memberships and tags in batches (PostgreSQL COPY;
+   executemany on SQLite), then the new households with their heads (the foreign keys are checked at
+   commit), gives each new household its colour (三色) with the same evaluator, village averages and history
+   rows as the nightly batch, and writes one summary AuditEvent.
 
 A file that is no table at all (not a spreadsheet, wrong headers, empty, mixed encodings …) raises
 ``ResidentImportError``; a file with bad rows returns an ``ImportResult`` with ``refused`` set. Either way,
@@ -26,9 +28,13 @@ a refused import leaves the database exactly as it was.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
+import decimal
+import gc
 import json
+import multiprocessing
 import os
 import pickle
 import re
@@ -63,7 +69,7 @@ from gridgov.core.spreadsheets import (
     parse_date,
 )
 from gridgov.registry import services
-from gridgov.registry.classification import VillageAverages, evaluate
+from gridgov.registry.classification import VillageAverages, evaluate, village_of
 from gridgov.registry.errors import RegistryErrorCode
 from gridgov.registry.models import (
     EventKind,
@@ -83,6 +89,8 @@ from gridgov.registry.models import (
 )
 
 BATCH = 2000  # rows checked, looked up and inserted together
+PARALLEL_MIN_ROWS = 20_000  # from this many rows, the checking pass parses in worker processes too
+MAX_BATCHES_AHEAD = 16  # batches parsed but waiting for an earlier one (bounds the memory when a worker lags)
 PROGRESS_EVERY = 1000
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 SQLITE_IMPORT_CACHE_KIB = 128 * 1024  # page cache while writing, on SQLite (see _bulk_load_cache)
@@ -160,6 +168,7 @@ RELATION_ALIASES = {
 }
 SEX_NAMES = {Sex.MALE: "男", Sex.FEMALE: "女"}
 SEX_ALIASES = {"男性": Sex.MALE, "女性": Sex.FEMALE, "male": Sex.MALE, "female": Sex.FEMALE}
+_CITIZEN, _REGISTERED = str(IdType.CITIZEN), str(ResidenceType.REGISTERED)
 _EARLIEST_BIRTH = dt.date(1880, 1, 1)
 _TAG_SEPARATORS = re.compile(r"[、,，;；/]+")
 
@@ -175,7 +184,7 @@ def _dictionary(choices, names: dict, aliases: dict) -> dict[str, str]:
         lookup[_key(code)] = code
         lookup[_key(str(label))] = code
     with_english = {_key(names[code]): code for code in names} | {_key(k): v for k, v in aliases.items()}
-    return lookup | with_english
+    return {spelling: str(code) for spelling, code in (lookup | with_english).items()}  # plain str: cheap to pickle
 
 
 # --- results and errors --------------------------------------------------------------------------
@@ -243,12 +252,40 @@ class _Sealed:
 
     def __init__(self, birth_date, sex):
         self.birth_date, self.sex = birth_date, sex
+        self.id_type = self.id_number_sealed = self.id_number_hash = self.id_number_masked = ""
+        self.phone_sealed = self.phone_hash = self.phone_masked = ""
 
 
 class _Row:
     __slots__ = ("line", "cells", "errors", "name", "id_type", "sealed", "warnings", "ethnicity", "education",
                  "political_status", "residence_type", "grid_code", "household", "relation", "address", "income",
                  "years", "tags")
+
+    def __reduce__(self):
+        """From a worker process: the values as one flat tuple (the cheapest to pickle), without the cells,
+        which the main process still has."""
+        s = self.sealed
+        sealed = None if s is None else (s.id_type, s.id_number_sealed, s.id_number_hash, s.id_number_masked,
+                                         s.birth_date, s.sex, s.phone_sealed, s.phone_hash, s.phone_masked)
+        return _row, (self.line, self.errors, self.name, self.id_type, sealed, self.warnings, self.ethnicity,
+                      self.education, self.political_status, self.residence_type, self.grid_code, self.household,
+                      self.relation, self.address, self.income, self.years, self.tags)
+
+
+def _row(line, errors, name, id_type, sealed, warnings, ethnicity, education, political_status, residence_type,
+         grid_code, household, relation, address, income, years, tags) -> _Row:
+    row = _Row()
+    row.line, row.cells, row.errors, row.name, row.id_type, row.warnings = line, None, errors, name, id_type, warnings
+    row.ethnicity, row.education, row.political_status = ethnicity, education, political_status
+    row.residence_type, row.grid_code, row.household, row.relation = residence_type, grid_code, household, relation
+    row.address, row.income, row.years, row.tags = address, income, years, tags
+    if sealed is None:
+        row.sealed = None
+    else:
+        row.sealed = s = _Sealed.__new__(_Sealed)
+        (s.id_type, s.id_number_sealed, s.id_number_hash, s.id_number_masked, s.birth_date, s.sex, s.phone_sealed,
+         s.phone_hash, s.phone_masked) = sealed
+    return row
 
 
 class _Household:
@@ -294,12 +331,17 @@ class _Checker:
         self.no_texts = dict.fromkeys(COLUMN_BY_KEY, "")
         self.memo: dict[int, dict[str, object]] = {}
         self.grids: dict[str, Area | None] = {}
+        self.checked_grids: dict[str, tuple[Area | None, str]] = {}
         self.grid_codes: dict[int, str] = {}
         self.used_grids: set[int] = set()  # the grids of the good rows
         self.households: dict[str, _Household] = {}
         self.db_households: dict[str, tuple] = {}
         self.seen: dict[int, int] = {}  # 64 bits of an ID number's hash → the line it is on
-        self.pending: list[_Row] = []
+        self.pending: list[tuple[int, list]] = []  # (line, cells) read, not yet parsed
+        self.pool = None
+        self.depth = 0  # batches handed to the workers at a time
+        self.handed_out = 0
+        self.in_flight: collections.deque = collections.deque()  # (items, parsed rows to come) in file order
         self.existing: dict[str, tuple] = {}
         spool_dir = Path(settings.DATA_DIR) / "tmp"  # beside the database: a million rows take ~400 MB
         spool_dir.mkdir(parents=True, exist_ok=True)
@@ -328,14 +370,57 @@ class _Checker:
 
     def add(self, line: int, cells: list) -> None:
         self.rows += 1
-        self.pending.append(self._parse(line, cells))
+        self.pending.append((line, cells))
         if len(self.pending) >= BATCH:
-            self.flush()
+            self._submit()
 
     def flush(self) -> None:
-        rows, self.pending = self.pending, []
-        if not rows:
+        """Checks the rows still pending; at the end of the file."""
+        self._submit()
+        while self.in_flight:
+            self._receive()
+
+    @contextlib.contextmanager
+    def workers(self, *, processes: int):
+        """Forked worker processes that parse, validate and seal batches of rows (the main process looks them
+        up, checks them against each other and spools them, in the order of the file). They inherit this
+        checker, never touch the database connection, and end with the block."""
+        if not processes:
+            yield
             return
+        # Forked: the checker reaches the workers as it is, without pickling.
+        with multiprocessing.get_context("fork").Pool(processes, _start_worker, (self,)) as pool:
+            self.pool, self.depth = pool, 2 * processes
+            try:
+                yield
+            finally:
+                self.pool = None
+
+    def _submit(self) -> None:
+        items, self.pending = self.pending, []
+        if not items:
+            return
+        if self.pool is None:
+            self._check([self._parse(line, cells) for line, cells in items])
+            return
+        if self.handed_out < self.depth:
+            self.in_flight.append((items, self.pool.apply_async(_parse_in_worker, (items,))))
+            self.handed_out += 1
+        else:  # the workers have enough to do (or the machine is busy): this process parses the batch itself
+            self.in_flight.append((items, _Parsed([self._parse(line, cells) for line, cells in items])))
+        while self.in_flight and (self.in_flight[0][1].ready() or len(self.in_flight) > MAX_BATCHES_AHEAD):
+            self._receive()
+
+    def _receive(self) -> None:
+        items, parsed = self.in_flight.popleft()
+        if not isinstance(parsed, _Parsed):
+            self.handed_out -= 1
+        rows = parsed.get()
+        for row, (_line, cells) in zip(rows, items, strict=True):
+            row.cells = cells
+        self._check(rows)
+
+    def _check(self, rows: list[_Row]) -> None:
         self._look_up(rows)
         for row in rows:
             self._finish(row)
@@ -392,7 +477,7 @@ class _Checker:
             bad("name", _("At most %(n)d characters.") % {"n": 50})
 
         id_type_text = text["id_type"]
-        row.id_type = self.look_up(self.id_types, id_type_text) if id_type_text else IdType.CITIZEN
+        row.id_type = self.look_up(self.id_types, id_type_text) if id_type_text else _CITIZEN
         if not row.id_type:
             bad("id_type", _("Unknown ID type %(value)r: use one of the “字典” sheet.") % {"value": id_type_text})
 
@@ -448,7 +533,7 @@ class _Checker:
 
         residence_text = text["residence_type"]
         row.residence_type = self.look_up(self.residences, residence_text) if residence_text \
-            else ResidenceType.REGISTERED
+            else _REGISTERED
         if not row.residence_type:
             bad("residence_type", _("Unknown residence type %(value)r: use one of the “字典” sheet.")
                 % {"value": residence_text})
@@ -515,23 +600,30 @@ class _Checker:
                 self.grids[code] = found.get(code)
                 if code in found:
                     self.grid_codes[found[code].pk] = code
-        hashes = {r.sealed.id_number_hash for r in rows if r.sealed is not None and r.sealed.id_number_hash}
-        self.existing = {
-            h: (pk, name, grid, path)
-            for h, pk, name, grid, path in Person.objects.filter(id_number_hash__in=hashes)
-            .values_list("id_number_hash", "pk", "name", "area__name", "area__path")
-        } if hashes else {}
-        numbers = {r.household for r in rows if r.household and r.household not in self.households
-                   and r.household not in self.db_households}
-        if numbers:
-            for values in Household.objects.filter(number__in=numbers).values_list(
-                    "number", "pk", "area_id", "area__path", "area__name", "head_id", "address",
-                    "income_per_person", "safe_family_years"):
-                self.db_households[values[0]] = values[1:]
+        hashes = [h for h in {r.sealed.id_number_hash for r in rows if r.sealed is not None} if h]
+        # The NOT (… = '') repeats the condition of the partial unique index, so that SQLite and PostgreSQL use
+        # it (neither infers it from a long IN list, and both scanned the whole table without it).
+        self.existing = {h: (pk, name, grid, path) for h, pk, name, grid, path in _select(
+            "SELECT p.id_number_hash, p.id, p.name, a.name, a.path FROM {person} p INNER JOIN {area} a "
+            "ON a.id = p.area_id WHERE NOT (p.id_number_hash = '') AND p.id_number_hash", hashes)}
+        numbers = [n for n in {r.household for r in rows} if n and n not in self.households
+                   and n not in self.db_households]
+        for values in _select(
+                "SELECT h.number, h.id, h.area_id, a.path, a.name, h.head_id, h.address, h.income_per_person, "
+                "h.safe_family_years FROM {household} h INNER JOIN {area} a ON a.id = h.area_id WHERE h.number",
+                numbers):
+            self.db_households[values[0]] = values[1:]
 
     # finishing a row ---------------------------------------------------------------------------
 
     def _grid_problem(self, code: str) -> tuple[Area | None, str]:
+        """The grid of a code and what forbids importing into it; remembered, as a file repeats its grids."""
+        checked = self.checked_grids.get(code)
+        if checked is None:
+            checked = self.checked_grids[code] = self._check_grid(code)
+        return checked
+
+    def _check_grid(self, code: str) -> tuple[Area | None, str]:
         area = self.grids.get(code)
         if area is None or (self.view_scope is not None and not self.view_scope.contains(area.path)):
             return None, _("No grid with the code %(code)s in your area.") % {"code": code}
@@ -596,49 +688,53 @@ class _Checker:
         self.valid += 1
         self.warnings += bool(row.warnings)
         self.used_grids.add(area.pk)
-        self.good.append((
+        birth = sealed.birth_date
+        self.good.append((  # the birth date as the text the databases store: cheaper to spool than a date
             row.line, row.name, row.id_type, sealed.id_number_sealed, sealed.id_number_hash,
             sealed.id_number_masked, sealed.phone_sealed, sealed.phone_hash, sealed.phone_masked,
-            sealed.birth_date, sealed.sex, row.ethnicity, row.education, row.political_status,
-            row.residence_type, area.pk, row.household, row.relation, row.tags, row.warnings,
+            birth.isoformat() if birth is not None else None, sealed.sex, row.ethnicity, row.education,
+            row.political_status, row.residence_type, area.pk, row.household, row.relation, row.tags, row.warnings,
         ))
 
     def _household(self, row: _Row, area: Area, bad) -> _Household | None:
         """The household a row joins (not yet recorded: that happens only if the whole row is good)."""
         number = row.household
         household = self.households.get(number)
+        grid = ""  # where the household is shown: its grid if it exists already, else its first line
         if household is None:
             existing = self.db_households.get(number)
             if existing is None:
                 if not row.address:
                     bad("household_address", _("A new household needs its address."))
                 return _Household(number, area.pk, row.line)
-            pk, area_id, path, grid_name, head_id, address, income, years = existing
+            pk, area_id, path, grid, head_id, address, income, years = existing
             if self.view_scope is not None and not self.view_scope.contains(path):
                 bad("household_number", _("The household number %(number)s is taken.") % {"number": number})
                 return None
             household = _Household(number, area_id, row.line, existing_pk=pk, has_head=head_id is not None)
-            household.address, household.income, household.years = address, income, years
-            where, grid = _("on its page"), grid_name
-        else:
-            where = grid = _("line %(line)d") % {"line": household.line}
+            household.address, household.income, household.years = address, _decimal(income), years
+
+        def where() -> str:
+            return _("on its page") if household.existing_pk is not None else _("line %(line)d") % {
+                "line": household.line}
+
         if household.area_id != area.pk:
             bad("household_number", _("Household %(number)s is on another grid (%(where)s).") % {
-                "number": number, "where": grid})
+                "number": number, "where": grid if household.existing_pk is not None else where()})
             return None
         if row.address and household.address and row.address != household.address:
             bad("household_address", _("Household %(number)s has another address (%(where)s).") % {
-                "number": number, "where": where})
+                "number": number, "where": where()})
         if row.income is not None and household.income is not None and row.income != household.income:
             bad("income_per_person", _("Household %(number)s has another income (%(where)s).") % {
-                "number": number, "where": where})
+                "number": number, "where": where()})
         if row.years is not None and household.years is not None and row.years != household.years:
             bad("safe_family_years", _("Household %(number)s has another number of years (%(where)s).") % {
-                "number": number, "where": where})
+                "number": number, "where": where()})
         if row.relation == Relation.HEAD and (household.head_line or household.has_head):
-            where = _("line %(line)d") % {"line": household.head_line} if household.head_line else where
             bad("relation", _("Household %(number)s already has a head (%(where)s).") % {
-                "number": number, "where": where})
+                "number": number, "where": _("line %(line)d") % {"line": household.head_line}
+                if household.head_line else where()})
         return household
 
     def _reject(self, row: _Row) -> None:
@@ -647,6 +743,77 @@ class _Checker:
         if len(self.problems) < MAX_PROBLEMS_KEPT:
             self.problems.append((row.line, message))
         self.report.add(row.line, message, row.cells)
+
+
+def _select(sql: str, values: list) -> list[tuple]:
+    """The rows of ``sql``, whose last term is completed to be IN ``values``; {person}, {household} and {area} in
+    it name the tables. Raw SQL: the ORM spends longer building an IN of 2,000 values than the database
+    takes to answer it."""
+    if not values:
+        return []
+    quote = connection.ops.quote_name
+    sql = sql.format(person=quote(Person._meta.db_table), household=quote(Household._meta.db_table),
+                     area=quote(Area._meta.db_table))
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(sql + " = ANY(%s)", [values])
+        else:
+            cursor.execute(sql + f" IN ({', '.join(['%s'] * len(values))})", values)
+        return cursor.fetchall()
+
+
+_CENTS = Decimal("0.01")
+_FLOAT_TO_DECIMAL = decimal.Context(prec=15).create_decimal_from_float
+
+
+def _decimal(value) -> Decimal | None:
+    """An amount of a DecimalField(decimal_places=2) read by raw SQL, as the ORM gives it (SQLite returns a
+    float or an integer; the conversion is Django's)."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    return _FLOAT_TO_DECIMAL(value).quantize(_CENTS, context=Household._meta.get_field("income_per_person").context)
+
+
+_worker_checker: _Checker | None = None  # in a worker process: the checker it parses for
+
+
+def _start_worker(checker: _Checker) -> None:
+    global _worker_checker  # noqa: PLW0603  (set once in each worker process)
+    _worker_checker = checker
+
+
+def _parse_in_worker(items: list[tuple[int, list]]) -> list[_Row]:
+    return [_worker_checker._parse(line, cells) for line, cells in items]
+
+
+class _Parsed:
+    """A batch parsed in this process, waiting in line with those the workers parse."""
+
+    def __init__(self, rows: list[_Row]):
+        self.rows = rows
+
+    def ready(self) -> bool:
+        return True
+
+    def get(self) -> list[_Row]:
+        return self.rows
+
+
+def _parse_processes(rows: int) -> int:
+    """Worker processes for the checking pass. Parsing, validating and sealing a row cost more than reading,
+    looking up, cross-checking and spooling it, so on two cores one worker shares the pass with this process.
+    This process never waits for a worker while there are rows to read: it parses a batch itself whenever the
+    workers have two each. Workers only pay when a core is idle (measured on a two-core machine busy with other
+    work, handing rows over made the pass slower), so there are as many as the load average leaves cores idle,
+    at most three, and none below PARALLEL_MIN_ROWS rows or where fork is unavailable."""
+    cores = os.cpu_count() or 1
+    if rows < PARALLEL_MIN_ROWS or cores < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return 0
+    try:
+        idle = cores - os.getloadavg()[0]
+    except OSError:  # no load average on this system
+        idle = cores - 1
+    return max(0, min(3, cores - 1, int(idle)))
 
 
 def _columns(header: list) -> tuple[dict[str, int], list[str]]:
@@ -857,28 +1024,13 @@ class _Writer:
             return len(batch)
 
     def update(self, model, fields: tuple[str, ...], rows: list[tuple]) -> None:
-        """Sets ``fields`` of rows given as (pk, *values)."""
+        """Sets ``fields`` of rows given as (pk, *values) (not used on PostgreSQL, where rows go in complete)."""
         if not rows:
             return
         meta = model._meta
-        table = self.quote(meta.db_table)
-        columns = [meta.get_field(f).column for f in fields]
+        sets = ", ".join(f"{self.quote(meta.get_field(f).column)} = %s" for f in fields)
         with connection.cursor() as cursor:
-            if self.vendor == "postgresql":
-                types = [meta.get_field(f).db_type(connection) for f in fields]
-                spec = ", ".join(f"{self.quote(c)} {t}" for c, t in zip(columns, types, strict=True))
-                cursor.execute(f"CREATE TEMPORARY TABLE gridgov_import_update (id bigint, {spec}) ON COMMIT DROP")
-                with cursor.cursor.copy(f"COPY gridgov_import_update (id, {', '.join(map(self.quote, columns))}) "
-                                        "FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-                sets = ", ".join(f"{self.quote(c)} = u.{self.quote(c)}" for c in columns)
-                cursor.execute(f"UPDATE {table} SET {sets} FROM gridgov_import_update u "  # noqa: S608
-                               f"WHERE {table}.id = u.id")
-                cursor.execute("DROP TABLE gridgov_import_update")
-                return
-            sets = ", ".join(f"{self.quote(c)} = %s" for c in columns)
-            cursor.executemany(f"UPDATE {table} SET {sets} WHERE id = %s",  # noqa: S608
+            cursor.executemany(f"UPDATE {self.quote(meta.db_table)} SET {sets} WHERE id = %s",  # noqa: S608
                                [(*row[1:], row[0]) for row in rows])
 
 
@@ -888,13 +1040,15 @@ PERSON_FIELDS = ("id", "name", "id_type", "id_number_sealed", "id_number_hash", 
 EVENT_FIELDS = ("person", "kind", "date", "at", "actor", "actor_name", "data")
 MEMBERSHIP_FIELDS = ("person", "household", "relation", "start_date")
 TAG_FIELDS = ("person", "tag", "start_date", "source")
-HOUSEHOLD_FIELDS = ("id", "number", "address", "area", "income_per_person", "safe_family_years",
+HOUSEHOLD_FIELDS = ("id", "number", "address", "area", "income_per_person", "safe_family_years", "head",
                     "household_class", "class_reasons")
 CHANGE_FIELDS = ("household", "from_class", "to_class", "reasons", "manual", "at", "actor_name")
 
 
 def _write(checker: _Checker, result: ImportResult, actor) -> None:
-    """Pass 2, inside the caller's transaction."""
+    """Pass 2, inside the caller's transaction: the persons with their events, memberships and tags, then the
+    new households (whose ids the persons already carry: the foreign keys are checked at commit) with their
+    heads and colours, then the households that existed are given their heads and colours."""
     writer = _Writer()
     now, today = timezone.now(), checker.today
     user_id = checker.user.pk if checker.user else None
@@ -902,13 +1056,10 @@ def _write(checker: _Checker, result: ImportResult, actor) -> None:
     at = connection.ops.adapt_datetimefield_value(now) if connection.vendor != "postgresql" else now
 
     new = [h for h in checker.households.values() if h.existing_pk is None]
-    household_columns = writer.columns(Household, HOUSEHOLD_FIELDS)
-    for start in range(0, len(new), BATCH):
-        chunk = new[start:start + BATCH]
+    for start in range(0, len(new), 10 * BATCH):
+        chunk = new[start:start + 10 * BATCH]
         for household, pk in zip(chunk, writer.reserve(Household, len(chunk)), strict=True):
             household.pk = pk
-        writer.insert(Household, household_columns, (
-            (h.pk, h.number, h.address, h.area_id, h.income, h.years or 0, "", "[]") for h in chunk))
     result.households_created = len(new)
     result.households_joined = sum(1 for h in checker.households.values() if h.existing_pk is not None)
 
@@ -918,6 +1069,12 @@ def _write(checker: _Checker, result: ImportResult, actor) -> None:
     tag_columns = writer.columns(PersonTag, TAG_FIELDS)
     source = (_("import") + " " + checker.file_name)[:50]
     file_name = checker.file_name[:100]
+    # The event data {"grid": …, "file": …, "line": n} as json.dumps writes it, its start made once per grid.
+    event_starts = {area_id: json.dumps({"grid": code, "file": file_name, "line": 0})[:-2]
+                    for area_id, code in checker.grid_codes.items()}
+    tag_events = {pk: (tag, json.dumps({"tag": tag.code, "sensitive": tag.sensitive}))
+                  for pk, tag in checker.tag_by_id.items()}
+    imported, tag_added, head = EventKind.IMPORTED.value, EventKind.TAG_ADDED.value, Relation.HEAD.value
     households = checker.households
     done = 0
     for batch in checker.spooled():
@@ -927,22 +1084,23 @@ def _write(checker: _Checker, result: ImportResult, actor) -> None:
             (line, name, id_type, id_sealed, id_hash, id_masked, phone_sealed, phone_hash, phone_masked, birth,
              sex, ethnicity, education, political, residence, area_id, number, relation, tag_ids, warnings) = row
             household = households[number] if number else None
+            household_pk = household.pk if household is not None else None
             persons.append((pk, name, id_type, id_sealed, id_hash, id_masked, phone_sealed, phone_hash,
                             phone_masked, birth, sex, ethnicity, education, political, residence, area_id,
-                            household.pk if household else None, relation))
-            data = {"grid": checker.grid_codes[area_id], "file": file_name, "line": line}
+                            household_pk, relation))
             if warnings:
-                data["warnings"] = list(warnings)
-            events.append((pk, EventKind.IMPORTED.value, today, at, user_id, actor_name, json.dumps(data)))
+                data = json.dumps({"grid": checker.grid_codes[area_id], "file": file_name, "line": line,
+                                   "warnings": list(warnings)})
+            else:
+                data = f"{event_starts[area_id]}{line}}}"
+            events.append((pk, imported, today, at, user_id, actor_name, data))
             if household is not None:
-                memberships.append((pk, household.pk, relation, today))
-                if relation == Relation.HEAD:
+                memberships.append((pk, household_pk, relation, today))
+                if relation == head:
                     household.head_id = pk
             for tag_id in tag_ids:
-                tag = checker.tag_by_id[tag_id]
                 tags.append((pk, tag_id, today, source))
-                events.append((pk, EventKind.TAG_ADDED.value, today, at, user_id, actor_name,
-                               json.dumps({"tag": tag.code, "sensitive": tag.sensitive})))
+                events.append((pk, tag_added, today, at, user_id, actor_name, tag_events[tag_id][1]))
         writer.insert(Person, person_columns, persons)
         writer.insert(PersonEvent, event_columns, events)
         writer.insert(HouseholdMembership, membership_columns, memberships)
@@ -950,41 +1108,97 @@ def _write(checker: _Checker, result: ImportResult, actor) -> None:
         done += len(batch)
         result.tags_added += len(tags)
     result.imported_rows = done
-    _classify(writer, checker, new, actor, at, actor_name)
+    _insert_households(writer, checker, new, at, actor_name)
+    _classify_joined(checker, actor)
 
 
-def _classify(writer: _Writer, checker: _Checker, new: list[_Household], actor, at, actor_name: str) -> None:
-    """The colour (三色) of each household, as ``services.households_reclassify`` would give it.
+def _insert_households(writer: _Writer, checker: _Checker, new: list[_Household], at, actor_name: str) -> None:
+    """The new households with their heads and colours (三色) and the first row of their colour history.
 
-    New households are evaluated here with the same rules, evaluator and village averages (their members
-    are all in the file, so their tags are known) and get their head, colour and first history row in
-    bulk; households that existed get their head and are re-evaluated through the service one by one.
+    The colour is the one ``services.households_reclassify`` gives, by the same evaluator, rules and village
+    averages (a new household's members are all in the file, so their tags are known). The average of a
+    village counts the new households too: on PostgreSQL it is computed before the households go in, by the
+    database's own avg() over the stored incomes and the new ones, so the rows go in complete; elsewhere the
+    households go in first and get their colours by an update, as the averages are read back.
     """
-    rules, averages, today = services.active_rules(), VillageAverages(), checker.today
-    average_by_grid: dict[int, Decimal | None] = {}
-    tag_codes = {pk: tag.code for pk, tag in checker.tag_by_id.items()}
+    columns = writer.columns(Household, HOUSEHOLD_FIELDS)
     change_columns = writer.columns(HouseholdClassChange, CHANGE_FIELDS)
+    complete = writer.vendor == "postgresql"
+    if complete:
+        average_by_grid = _village_averages(checker, new)
+    else:
+        for start in range(0, len(new), 10 * BATCH):
+            writer.insert(Household, columns, (
+                (h.pk, h.number, h.address, h.area_id, h.income, h.years or 0, h.head_id, "", "[]")
+                for h in new[start:start + 10 * BATCH]))
+        averages = VillageAverages()
+        average_by_grid = {area_id: averages.for_area(checker.grids[checker.grid_codes[area_id]])
+                           for area_id in {h.area_id for h in new}}
+    rules, today = services.active_rules(), checker.today
+    tag_codes = {pk: tag.code for pk, tag in checker.tag_by_id.items()}
+    reasons_json: dict[tuple[str, ...], str] = {}
     for start in range(0, len(new), 10 * BATCH):
-        updates, changes = [], []
+        rows, changes = [], []
         for household in new[start:start + 10 * BATCH]:
-            if household.area_id not in average_by_grid:
-                average_by_grid[household.area_id] = averages.for_area(checker.grids[checker.grid_codes[
-                    household.area_id]])
             verdict = evaluate(
                 _HouseholdFacts(household.income, household.years or 0), rules,
-                tag_codes={tag_codes[t] for t in household.tag_ids or ()},
+                tag_codes={tag_codes[t] for t in household.tag_ids} if household.tag_ids else set(),
                 village_average=average_by_grid[household.area_id], today=today)
-            reasons = json.dumps(verdict.reasons)
-            updates.append((household.pk, household.head_id, verdict.colour, reasons))
+            key = tuple(verdict.reasons)
+            reasons = reasons_json.get(key)
+            if reasons is None:
+                reasons = reasons_json[key] = json.dumps(verdict.reasons)
+            if complete:
+                rows.append((household.pk, household.number, household.address, household.area_id, household.income,
+                             household.years or 0, household.head_id, verdict.colour, reasons))
+            else:
+                rows.append((household.pk, verdict.colour, reasons))
             changes.append((household.pk, "", verdict.colour, reasons, False, at, actor_name))
-        writer.update(Household, ("head", "household_class", "class_reasons"), updates)
+        if complete:
+            writer.insert(Household, columns, rows)
+        else:
+            writer.update(Household, ("household_class", "class_reasons"), rows)
         writer.insert(HouseholdClassChange, change_columns, changes)
+
+
+def _village_averages(checker: _Checker, new: list[_Household]) -> dict[int, Decimal | None]:
+    """For each grid of the new households, what ``VillageAverages`` will give once they are stored: avg() of
+    the incomes stored in the village and those of the new households (PostgreSQL's avg of numeric is exact
+    and does not depend on the order, so this is the very value the nightly batch will read)."""
+    village_by_grid = {area_id: village_of(checker.grids[checker.grid_codes[area_id]])
+                       for area_id in {h.area_id for h in new}}
+    villages = {v.pk: v for v in village_by_grid.values() if v is not None}
+    incomes: dict[int, list[Decimal]] = {pk: [] for pk in villages}
+    for household in new:
+        village = village_by_grid[household.area_id]
+        if household.income is not None and village is not None:
+            incomes[village.pk].append(household.income)
+    quote = connection.ops.quote_name
+    sql = (f"SELECT AVG(v) FROM (SELECT h.income_per_person AS v FROM {quote(Household._meta.db_table)} h "  # noqa: S608
+           f"INNER JOIN {quote(Area._meta.db_table)} a ON a.id = h.area_id WHERE a.path >= %s AND a.path < %s "
+           "AND h.income_per_person IS NOT NULL UNION ALL SELECT unnest(%s::numeric[])) AS incomes")
+    average: dict[int, Decimal | None] = {}
+    with connection.cursor() as cursor:
+        for pk, village in villages.items():
+            after = village.path[:-1] + chr(ord(village.path[-1]) + 1)
+            cursor.execute(sql, [village.path, after, incomes[pk]])
+            average[pk] = cursor.fetchone()[0]
+    return {area_id: average[v.pk] if v is not None else None for area_id, v in village_by_grid.items()}
+
+
+def _classify_joined(checker: _Checker, actor) -> None:
+    """Households that existed get their head from the file if they had none, and are re-evaluated through the
+    service one by one (their other members are in the database)."""
     joined = [h for h in checker.households.values() if h.existing_pk is not None]
+    if not joined:
+        return
     for household in joined:
         if household.head_id:
             Household.objects.filter(pk=household.pk, head__isnull=True).update(head_id=household.head_id)
+    rules, averages = services.active_rules(), VillageAverages()
     for existing in Household.objects.filter(pk__in=[h.pk for h in joined]).select_related("area__level"):
-        services.household_classify(actor=actor, household=existing, rules=rules, averages=averages, today=today)
+        services.household_classify(actor=actor, household=existing, rules=rules, averages=averages,
+                                    today=checker.today)
 
 
 @dataclass(frozen=True)
@@ -1014,6 +1228,27 @@ def residents_import(*, actor, path: Path | str, dry_run: bool = False, skip_inv
     refused as a whole; returns the result otherwise (``refused`` when rows had problems and nothing was
     imported). ``file_name`` is the name shown in the report and the audit log (default: the path's).
     """
+    with _no_cycle_collection():
+        return _residents_import(actor=actor, path=path, dry_run=dry_run, skip_invalid=skip_invalid,
+                                 progress=progress, file_name=file_name)
+
+
+@contextlib.contextmanager
+def _no_cycle_collection():
+    """Python's cycle collector off while the import runs (and so in its worker processes). The import makes
+    millions of short-lived tuples and keeps hundreds of thousands of households: the collector kept walking
+    them, a quarter of the checking pass's time, and they hold no reference cycles to free."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _residents_import(*, actor, path: Path | str, dry_run: bool, skip_invalid: bool,
+                      progress: ProgressCallback | None, file_name: str) -> ImportResult:
     started = time.monotonic()
     path = Path(path)
     file_name = file_name or path.name
@@ -1040,13 +1275,14 @@ def residents_import(*, actor, path: Path | str, dry_run: bool = False, skip_inv
                     "The first row must be the header row naming the columns, as in the template."))
             checker = _Checker(actor=actor, header=header, file_name=file_name, report_dir=report_dir)
             result.ignored_columns = checker.ignored
-            for line, cells in enumerate(records, start=2):
-                if not any(_filled(c) for c in cells):
-                    continue
-                checker.add(line, cells)
-                if progress is not None and checker.rows % PROGRESS_EVERY == 0:
-                    progress("checking", checker.rows, max(total, checker.rows))
-            checker.flush()
+            with checker.workers(processes=_parse_processes(total)):
+                for line, cells in enumerate(records, start=2):
+                    if not any(_filled(c) for c in cells):
+                        continue
+                    checker.add(line, cells)
+                    if progress is not None and checker.rows % PROGRESS_EVERY == 0:
+                        progress("checking", checker.rows, max(total, checker.rows))
+                checker.flush()
         if checker.rows == 0:
             raise ResidentImportError(_("The file has no rows to import."))
         result.total_rows, result.valid_rows, result.error_rows = checker.rows, checker.valid, checker.errors

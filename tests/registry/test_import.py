@@ -7,8 +7,10 @@ import csv
 import datetime as dt
 import io
 import os
+import pickle
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import openpyxl
 import pytest
@@ -477,6 +479,150 @@ def test_dictionary_values_households_and_tags_are_checked(tree, users, tmp_path
     assert found[16] == "民族: At most 20 characters."
     assert found[17] == "户编号: Household HA2 is on another grid (河口片)."
     assert 9 not in found
+
+
+# --- large files: batches, worker processes, colours computed in bulk -----------------------------------
+
+
+def mixed_rows(tree):
+    """Good rows, households across batch boundaries, and rows wrong in every way the batches must agree on."""
+    g, g2 = tree.grid_a.code, tree.grid_a2.code
+    return [
+        *family(tree),
+        row("重号", ID1, g),  # the same person as line 2, in a later batch
+        row("坏号", "34052419800101001A", g),
+        row("e", valid_id("61102319600101001"), g, "H1", "户主"),
+        row("f", valid_id("61102319600101002"), g2, "H4", "户主", "一组4号", "8000"),
+        row("g", valid_id("61102319600101003"), g, "H4", "子女"),
+        row("h", valid_id("61102319600101004"), g2, "H4", "子女", income="9000"),
+        row("i", valid_id("61102319600101005"), g2, "H4", "子女", tags="外星人", phone="12-abc"),
+        row("j", valid_id("61102319600101006"), g, "H001", "子女", tags="独居老人"),
+    ]
+
+
+def test_worker_processes_and_small_batches_find_the_same_problems(tree, users, tmp_path, monkeypatch):
+    target = write_csv(tmp_path, mixed_rows(tree))
+    expected = refused(users.village_staff_a, target)
+    monkeypatch.setattr(importer, "BATCH", 2)
+    monkeypatch.setattr(importer, "PARALLEL_MIN_ROWS", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # one worker, as on an idle two-core server
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+
+    result = refused(users.village_staff_a, target)
+
+    assert importer._parse_processes(1) == 1
+    assert result.problems == expected.problems and len(result.problems) == 6
+    assert (result.total_rows, result.valid_rows, result.error_rows) == (
+        expected.total_rows, expected.valid_rows, expected.error_rows)
+    assert problems(result)[6] == "证件号码: The same person is already on line 2."
+    assert report_rows(result)[1] == report_rows(expected)[1]
+
+
+@pytest.mark.parametrize(("cores", "load", "rows", "workers"), [
+    (2, 0.2, 1_000_000, 1), (2, 1.3, 1_000_000, 0), (8, 2.5, 1_000_000, 3), (8, 6.5, 1_000_000, 1),
+    (1, 0.0, 1_000_000, 0), (2, 0.0, 19_999, 0),
+])
+def test_worker_processes_only_for_large_files_and_idle_cores(monkeypatch, cores, load, rows, workers):
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    assert importer._parse_processes(rows) == workers
+
+
+@pytest.mark.parametrize("ahead", [16, 1])
+def test_batches_parsed_here_while_the_workers_are_busy_keep_the_file_order(tree, users, tmp_path, monkeypatch,
+                                                                            ahead):
+    """With every worker busy, the main process parses the next batches itself (and waits for the workers only
+    when ``ahead`` batches wait behind theirs); batches are still checked in the order of the file, and the rows
+    come back from the workers through pickle without their cells."""
+    target = write_csv(tmp_path, mixed_rows(tree))
+    expected = refused(users.village_staff_a, target)
+    handed_out = []
+
+    class BusyPool:
+        def __init__(self, processes, initializer, initargs):
+            initializer(*initargs)  # here, as in each worker process
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def apply_async(self, function, args):
+            handed_out.append(len(args[0]))
+            rows = pickle.dumps(function(*args))  # as a worker sends them
+            return SimpleNamespace(ready=lambda: False, get=lambda: pickle.loads(rows))  # noqa: S301  (our own)
+
+    monkeypatch.setattr(importer, "BATCH", 2)
+    monkeypatch.setattr(importer, "MAX_BATCHES_AHEAD", ahead)
+    monkeypatch.setattr(importer, "_worker_checker", None)
+    monkeypatch.setattr(importer, "_parse_processes", lambda rows: 1)
+    monkeypatch.setattr(importer.multiprocessing, "get_context", lambda method: SimpleNamespace(Pool=BusyPool))
+
+    result = refused(users.village_staff_a, target)
+
+    assert result.problems == expected.problems
+    assert report_rows(result)[1] == report_rows(expected)[1]
+    # Two of the six batches went to the busy pool and the rest were parsed here; when this process has to wait
+    # for the pool after each batch, the pool always has room for the next one.
+    assert len(handed_out) == (2 if ahead == 16 else 6)
+
+
+def test_a_large_good_file_with_workers_imports_like_a_small_one(tree, users, tmp_path, monkeypatch):
+    monkeypatch.setattr(importer, "BATCH", 2)
+    monkeypatch.setattr(importer, "PARALLEL_MIN_ROWS", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    rows = family(tree) + [row(f"人{i}", valid_id(f"61102319900101{i:03d}"), tree.grid_a3.code, "H9", "户主" if i == 0
+                              else "子女", "九组9号" if i == 0 else "", "12000" if i == 0 else "", tags="残疾人")
+                           for i in range(5)]
+
+    result = residents_import(actor=users.town_admin_a, path=write_csv(tmp_path, rows))
+
+    assert (result.imported_rows, result.households_created, result.error_rows) == (9, 3, 0)
+    zhang = Person.objects.get(name="张三")
+    assert services.reveal_value(zhang, "id_number") == ID1 and services.reveal_value(zhang, "phone") == "13800138000"
+    assert zhang.id_number_hash == services.identity_hash("citizen", ID1)
+    h9 = Household.objects.get(number="H9")
+    assert (h9.head.name, h9.members.count(), h9.area) == ("人0", 5, tree.grid_a3)
+    assert PersonEvent.objects.get(person=h9.head, kind=EventKind.IMPORTED).data == {
+        "grid": tree.grid_a3.code, "file": "residents.csv", "line": 6}
+    assert services.households_reclassify() == 0
+
+
+def test_colours_count_the_new_households_in_the_village_average(tree, users, tmp_path):
+    """A new household's colour uses the village average with the new households in it, exactly as the nightly
+    batch computes it afterwards (on PostgreSQL it is computed before the households are stored)."""
+    services.household_create(actor=None, area=tree.grid_a, number="OLD", address="一组0号",
+                              income_per_person=Decimal("10000.10"), safe_family_years=5)
+    g, g2, g3 = tree.grid_a.code, tree.grid_a2.code, tree.grid_a3.code
+    rows = [
+        # The average of the village: (10000.10 + 9000.20 + 11000.30 + 10000.20) / 4 = 10000.20.
+        row("甲", ID1, g, "N1", "户主", "一组1号", "9000.20", "5"),  # below it
+        row("乙", ID2, g2, "N2", "户主", "河口2号", "11000.30", "5"),  # above it
+        row("丙", ID3, g3, "N3", "户主", "九组3号", "", "5"),  # no income, in a village without any
+        row("丁", ID4, g, "N4", "户主", "一组4号", "10000.20", "5"),  # exactly the average: not below
+    ]
+
+    result = residents_import(actor=users.town_admin_a, path=write_csv(tmp_path, rows))
+
+    assert result.households_created == 4
+    colours = dict(Household.objects.exclude(number="OLD").values_list("number", "household_class"))
+    assert colours == {"N1": "yellow", "N2": "green", "N3": "green", "N4": "green"}
+    assert services.households_reclassify(queryset=Household.objects.exclude(number="OLD")) == 0
+    assert list(Household.objects.get(number="N1").class_changes.values_list("from_class", "to_class")) == [
+        ("", "yellow")]
+
+
+def test_joining_an_existing_household_compares_its_stored_income(tree, users, tmp_path):
+    services.household_create(actor=None, area=tree.grid_a, number="H100", address="一组100号",
+                              income_per_person=Decimal("8000.50"), safe_family_years=3)
+    g = tree.grid_a.code
+    result = refused(users.village_staff_a, write_csv(tmp_path, [
+        row("同", ID1, g, "H100", "户主", income="8000.5"),
+        row("异", ID2, g, "H100", "子女", income="8000.51"),
+    ]))
+    assert problems(result) == {3: "人均年收入: Household H100 has another income (on its page)."}
 
 
 def test_sensitive_tags_only_for_those_who_may_see_them(tree, users, tmp_path):

@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -170,7 +171,8 @@ def _seal_phone(person: Person, phone: str) -> None:
 def _duplicate(identity: Identity, exclude_pk=None) -> Person | None:
     if not identity.hash:
         return None
-    qs = Person.objects.filter(id_number_hash=identity.hash)
+    # The negated empty hash repeats the partial unique index's condition, so that both databases use it.
+    qs = Person.objects.filter(~Q(id_number_hash=""), id_number_hash=identity.hash)
     if exclude_pk:
         qs = qs.exclude(pk=exclude_pk)
     return qs.first()

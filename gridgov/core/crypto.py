@@ -167,3 +167,17 @@ def reset_caches() -> None:
     _derive.cache_clear()
     _aesgcm.cache_clear()
     _search_mac.cache_clear()
+
+
+# Other apps' sealed columns without a search hash (a case reporter's phone, a webhook secret …): each app
+# registers them in its AppConfig.ready(), and ``gridgov rotate-field-key`` re-seals them after the persons.
+_SEALED_COLUMNS: list[tuple[str, str]] = []
+
+
+def register_sealed_column(model_label: str, field: str) -> None:
+    if (model_label, field) not in _SEALED_COLUMNS:
+        _SEALED_COLUMNS.append((model_label, field))
+
+
+def sealed_columns() -> list[tuple[str, str]]:
+    return list(_SEALED_COLUMNS)

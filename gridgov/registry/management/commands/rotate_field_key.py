@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Q
@@ -51,7 +52,20 @@ class Command(BaseCommand):
         todo = Person.objects.filter(stale_q()).count()
         self.stdout.write(_("%(n)d persons to re-seal under key %(key)s with %(cipher)s.") % {
             "n": todo, "key": key_id, "cipher": cipher})
-        if dry_run or not todo:
+        columns = self._stale_columns()
+        columns = {column: qs for column, qs in columns.items() if qs.exists()}
+        for (label, field), qs in columns.items():
+            self.stdout.write(_("%(n)d values of %(column)s to re-seal.") % {"n": qs.count(),
+                                                                            "column": f"{label}.{field}"})
+        if dry_run:
+            return
+        resealed_columns = {f"{label}.{field}": self._reseal_column(qs, field, batch_size)
+                            for (label, field), qs in columns.items()}
+        extra = {"columns": resealed_columns} if resealed_columns else {}
+        if not todo:
+            if resealed_columns:
+                audit.record(actor="gridgov rotate-field-key", action="crypto.rotate", data={
+                    "key_id": key_id, "cipher": cipher, "resealed": 0, **extra})
             return
         done = 0
         unreadable: list[int] = []
@@ -90,7 +104,7 @@ class Command(BaseCommand):
         self.stderr.write("")
         audit.record(actor="gridgov rotate-field-key", action="crypto.rotate", data={
             "key_id": key_id, "cipher": cipher, "resealed": done, "unreadable": len(unreadable),
-            "duplicates": len(clashes)})
+            "duplicates": len(clashes), **extra})
         self.stdout.write(_("Re-sealed %(n)d persons.") % {"n": done})
         problems = []
         if unreadable:
@@ -105,6 +119,39 @@ class Command(BaseCommand):
             ) % {"n": len(clashes), "pairs": ", ".join(f"{a}/{b}" for a, b in clashes[:20])})
         if problems:
             raise CommandError(" ".join(problems))
+
+    @staticmethod
+    def _stale_columns() -> dict:
+        """The registered sealed columns of other apps, each as a query of its rows sealed under another key."""
+        prefix = f"v1:{crypto.cipher_name()}:{crypto.current_key().key_id}:"
+        return {
+            (label, field): apps.get_model(label).objects.exclude(**{field: ""})
+            .exclude(**{f"{field}__startswith": prefix}).order_by("pk")
+            for label, field in crypto.sealed_columns()
+        }
+
+    def _reseal_column(self, qs, field: str, batch_size: int) -> int:
+        """Re-seals one column in batches; a value no key opens is left as it is and reported."""
+        done, last_pk, unreadable = 0, 0, []
+        while True:
+            rows = list(qs.filter(pk__gt=last_pk).only("pk", field)[:batch_size])
+            if not rows:
+                break
+            last_pk = rows[-1].pk
+            changed = []
+            for row in rows:
+                try:
+                    setattr(row, field, crypto.encrypt(crypto.decrypt(getattr(row, field))))
+                    changed.append(row)
+                except crypto.DecryptionError:
+                    unreadable.append(row.pk)
+            with transaction.atomic():
+                type(rows[0]).objects.bulk_update(changed, [field])
+            done += len(changed)
+        if unreadable:
+            self.stderr.write(_("%(n)d values of %(field)s could not be opened with any configured key.")
+                              % {"n": len(unreadable), "field": field})
+        return done
 
     @staticmethod
     def _reseal(person: Person) -> bool:

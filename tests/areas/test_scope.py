@@ -39,23 +39,27 @@ def test_superuser_has_everything(users, perm):
     assert scope_for(users.superuser, perm) == Scope(everything=True)
 
 
-READ = {Perm.AREA_VIEW, Perm.STAFF_VIEW, Perm.RESIDENT_VIEW}
+READ = {Perm.AREA_VIEW, Perm.STAFF_VIEW, Perm.RESIDENT_VIEW, Perm.VISIT_VIEW}
 KEEP = {Perm.RESIDENT_CHANGE, Perm.RESIDENT_REVEAL}
-ADMIN = set(Perm) - {Perm.RESIDENT_REVEAL, Perm.SENSITIVE_TAGS}  # an area admin manages, but reads no secrets
-OPERATOR = READ | KEEP | {Perm.STAFF_CHANGE, Perm.RESIDENT_EXPORT, Perm.SENSITIVE_TAGS}
+HANDLE_CASES = {Perm.CASE_VIEW, Perm.CASE_REPORT, Perm.CASE_HANDLE}
+DESK = HANDLE_CASES | {Perm.CASE_DISPATCH, Perm.CASE_SUPERVISE}
+# An area admin manages areas, staff and the registry, but reads no secrets and takes no part in cases or visits.
+ADMIN = READ | {Perm.AREA_CHANGE, Perm.STAFF_CHANGE, Perm.STAFF_GRANT, Perm.AUDIT_VIEW, Perm.RESIDENT_CHANGE,
+                Perm.RESIDENT_EXPORT, Perm.CALENDAR_CHANGE, Perm.CASE_VIEW}
+OPERATOR = READ | KEEP | DESK | {Perm.STAFF_CHANGE, Perm.RESIDENT_EXPORT, Perm.SENSITIVE_TAGS}
 
 
 @pytest.mark.parametrize(
     ("role", "root", "perms"),
     [
         ("county_operator", "county", OPERATOR),
-        ("leader", "county", READ),
+        ("leader", "county", READ | {Perm.CASE_VIEW, Perm.CASE_SUPERVISE}),
         ("town_admin_a", "town_a", ADMIN),
         ("town_admin_b", "town_b", ADMIN),
         ("town_operator_a", "town_a", OPERATOR),
-        ("village_staff_a", "village_a1", OPERATOR | {Perm.AREA_CHANGE}),
-        ("grid_worker_a", "grid_a", READ | KEEP),
-        ("grid_police_a", "grid_a", READ | {Perm.RESIDENT_REVEAL, Perm.SENSITIVE_TAGS}),
+        ("village_staff_a", "village_a1", OPERATOR | {Perm.AREA_CHANGE, Perm.VISIT_LOG}),
+        ("grid_worker_a", "grid_a", READ | KEEP | HANDLE_CASES | {Perm.VISIT_LOG}),
+        ("grid_police_a", "grid_a", READ | HANDLE_CASES | {Perm.RESIDENT_REVEAL, Perm.SENSITIVE_TAGS, Perm.VISIT_LOG}),
     ],
 )
 def test_scope_of_each_role(tree, users, role, root, perms):

@@ -6,6 +6,7 @@ other way round.
 
 import time
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -30,6 +31,8 @@ class Command(BaseCommand):
         parser.add_argument("--verify", type=int, default=residents.DEFAULT_VERIFY, metavar="N",
                             help="Households the registry's classification batch re-evaluates after the load, "
                                  "a sample of each colour (default %(default)s; all if there are no more; 0: none).")
+        parser.add_argument("--cases", type=int, default=None, metavar="N",
+                            help="Cases to load (default: by scale, 4,000 for the county; 0: none).")
 
     def handle(self, *args, scale, if_empty, seed, without_residents, verify, **options):
         started = time.perf_counter()
@@ -61,3 +64,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo logins (password {demo.DEMO_PASSWORD}):")
         for username, role, where in result.accounts:
             self.stdout.write(f"  {username:<16} {role} · {where}")
+        if people is not None and options.get("cases") != 0:  # by name: the registry may not import cases
+            call_command("demo_cases", scale=scale, seed=seed, count=options.get("cases"), stdout=self.stdout)
+        if people is not None:  # by name: the registry may not import the visits app
+            call_command("visits_demo", seed=seed, stdout=self.stdout)

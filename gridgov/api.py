@@ -9,11 +9,15 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from gridgov.areas.api import router as areas_router
+from gridgov.cases.api import router as cases_router
+from gridgov.cases.webhooks import router as webhooks_router
 from gridgov.core.api import router as core_router
 from gridgov.core.auth import api_auth
+from gridgov.core.calendar_api import router as calendar_router
 from gridgov.core.errors import ApplicationError, ErrorCode
 from gridgov.registry.api import router as registry_router
 from gridgov.registry.import_api import router as registry_import_router
+from gridgov.visits.api import router as visits_router
 
 api = NinjaAPI(
     title="gridgov API",
@@ -24,9 +28,13 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 api.add_router("/", core_router)
+api.add_router("/", calendar_router)
 api.add_router("/", areas_router)
 api.add_router("/", registry_router)
 api.add_router("/", registry_import_router)
+api.add_router("/", cases_router)
+api.add_router("/", webhooks_router)
+api.add_router("/", visits_router)
 
 
 def _error(request, status: int, code: str, message: str, fields=None):

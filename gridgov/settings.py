@@ -92,6 +92,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "gridgov.core.context_processors.gridgov",
                 "gridgov.areas.context_processors.navigation",
+                "gridgov.cases.context_processors.navigation",
             ],
         },
     }
@@ -224,6 +225,45 @@ CASE_UPLOAD_MAX_MB = env_int("CASE_UPLOAD_MAX_MB", 10)
 CASE_DUPLICATE_RADIUS_M = env_int("CASE_DUPLICATE_RADIUS_M", 200)
 CASE_DUPLICATE_DAYS = env_int("CASE_DUPLICATE_DAYS", 7)
 WEBHOOK_MAX_SKEW_SECONDS = env_int("WEBHOOK_MAX_SKEW_SECONDS", 300)
+
+# Case files and the resident's public pages (docs/deploy.md, "照片与附件的存储").
+# Files go through Django's storage API: local files under MEDIA_ROOT by default, S3-compatible object storage
+# (MinIO …) when GRIDGOV_S3_BUCKET is set (boto3: pip install 'gridgov[s3]'). MEDIA_ROOT is never served as
+# such: every file is sent by a view that checks who may see it.
+CASE_UPLOAD_MAX_FILES = env_int("CASE_UPLOAD_MAX_FILES", 9)  # per report or per action
+CASE_UPLOAD_MAX_MEGAPIXELS = env_int("CASE_UPLOAD_MAX_MEGAPIXELS", 60)  # refused before decoding above this
+CASE_PUBLIC_REPORTS_PER_HOUR = env_int("CASE_PUBLIC_REPORTS_PER_HOUR", 5)  # 随手拍 reports per client address
+CASE_PUBLIC_LOOKUPS_PER_HOUR = env_int("CASE_PUBLIC_LOOKUPS_PER_HOUR", 60)  # tracking-code pages per address
+CASE_PUBLIC_MISSES_PER_HOUR = env_int("CASE_PUBLIC_MISSES_PER_HOUR", 10)  # unknown tracking codes per address
+S3_BUCKET = env("S3_BUCKET")
+if S3_BUCKET:
+    import importlib.util
+
+    if importlib.util.find_spec("boto3") is None:
+        raise ImproperlyConfigured("GRIDGOV_S3_BUCKET is set but boto3 is missing: pip install 'gridgov[s3]'")
+    _media_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": env("S3_ENDPOINT_URL") or None,  # MinIO: http://minio.internal:9000
+            "access_key": env("S3_ACCESS_KEY") or None,
+            "secret_key": env("S3_SECRET_KEY") or None,
+            "region_name": env("S3_REGION") or None,
+            "location": env("S3_PREFIX"),  # a key prefix inside the bucket, e.g. gridgov/
+            "addressing_style": env("S3_ADDRESSING_STYLE", "path"),  # path style works with MinIO
+            "signature_version": "s3v4",
+            "querystring_auth": True,  # the bucket stays private; links are signed and expire
+            "querystring_expire": env_int("S3_URL_EXPIRE_SECONDS", 300),
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
+else:
+    _media_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}  # under MEDIA_ROOT
+STORAGES = {
+    "default": _media_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 LOGGING = {
     "version": 1,

@@ -470,7 +470,7 @@ def test_a_case_that_moved_on_is_a_conflict(tree, users, as_role):
     assert call(client, "post", f"/cases/{case.pk}/accept", "", ).status_code == 200  # no body at all
     before = snapshot()
     body = assert_error(call(client, "post", f"/cases/{case.pk}/accept", {}), 409, "case_conflict")
-    assert "accepted" in body["message"]
+    assert "已受理" in body["message"]  # the state, in the default language
     assert_error(call(client, "post", f"/cases/{case.pk}/start", {}), 409, "case_conflict")
     assert snapshot() == before
 

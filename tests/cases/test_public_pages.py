@@ -12,6 +12,7 @@ import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import translation
 from PIL import Image
 
 from gridgov.cases import services
@@ -39,6 +40,14 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def english(client, settings):
+    """These tests read the English texts; the pages are Chinese by default."""
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
@@ -111,7 +120,7 @@ def test_submit_with_photos(client, tree, category, media):
     assert reverse("track_case", args=[case.tracking_code]) in done.content.decode()
 
 
-def test_place_taken_from_the_first_photo_with_a_position(client, tree, category):
+def test_place_taken_from_the_first_photo_with_a_position(english, client, tree, category):
     inside_grid_a = photo(lat=(33, 30, 18), lng=(110, 48, 18))  # 33.505, 110.805
     response = submit(client, form_data(category, lng="", lat="", photos=[inside_grid_a]))
     assert response.status_code == 302
@@ -188,7 +197,7 @@ def test_pdf_is_not_a_photo_here(client, tree):
     assert Case.objects.count() == 0
 
 
-def test_duplicate_suggestions_show_no_personal_data(client, tree, category):
+def test_duplicate_suggestions_show_no_personal_data(english, client, tree, category):
     services.case_create(actor=None, channel=Channel.SELF_REPORT, category=category, lng=110.8051, lat=33.5051,
                          description="水管漏水 联系13800001234 李四家门口", reporter_phone="13800001234",
                          reporter_name="李四", address="李四家")
@@ -228,7 +237,7 @@ def worked_case(tree, users, category):
     return case
 
 
-def test_track_shows_plain_steps_and_no_personal_data_or_internal_notes(client, worked_case, users):
+def test_track_shows_plain_steps_and_no_personal_data_or_internal_notes(english, client, worked_case, users):
     response = client.get(reverse("track_case", args=[worked_case.tracking_code.lower()]))
     assert response.status_code == 200
     html = response.content.decode()
@@ -283,7 +292,7 @@ def test_lookups_are_rate_limited(client, worked_case, settings):
                       REMOTE_ADDR="10.0.0.8").status_code == 429
 
 
-def test_rate_a_closed_case(client, worked_case, users):
+def test_rate_a_closed_case(english, client, worked_case, users):
     code = worked_case.tracking_code
     url = reverse("track_rate", args=[code])
     early = client.post(url, {"rating": "satisfied"})
@@ -305,7 +314,7 @@ def test_rate_a_closed_case(client, worked_case, users):
     assert Case.objects.get(pk=worked_case.pk).rating == "basically"
 
 
-def test_unsatisfied_rating(client, worked_case, users):
+def test_unsatisfied_rating(english, client, worked_case, users):
     services.case_act(actor=users.county_operator, case=worked_case, verb="close", outcome=Outcome.FIXED)
     response = client.post(reverse("track_rate", args=[worked_case.tracking_code]), {"rating": "unsatisfied"},
                            follow=True)
@@ -313,7 +322,7 @@ def test_unsatisfied_rating(client, worked_case, users):
     assert Case.objects.get(pk=worked_case.pk).rating == "unsatisfied"
 
 
-def test_merged_case_shows_its_original(client, tree, users, category, worked_case):
+def test_merged_case_shows_its_original(english, client, tree, users, category, worked_case):
     duplicate = services.case_create(actor=None, channel=Channel.SELF_REPORT, description="桥头水管漏水了",
                                      category=category, lng=110.805, lat=33.505, reporter_phone="13700000000")
     services.case_act(actor=users.county_operator, case=duplicate, verb="merge", duplicate_of=worked_case)

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 import pytest
 from django.db import transaction
+from django.utils import translation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,15 @@ from gridgov.core import calendar
 from gridgov.core.errors import ApplicationError, PermissionDenied
 from gridgov.core.models import AuditEvent, CalendarDay, CalendarRevision, CalendarYear
 from tests.conftest import make_user
+
+
+@pytest.fixture(autouse=True)
+def _english(client, settings):
+    """The assertions read the English messages; pages and API are Chinese by default."""
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    with translation.override("en"):
+        yield
+
 
 SH = ZoneInfo("Asia/Shanghai")
 UTC = dt.UTC

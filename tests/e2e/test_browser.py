@@ -6,40 +6,23 @@ Skipped, with a notice, where /usr/bin/chromium is missing (.ci/run installs it)
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
+from tests.browser import BROWSER_TESTS, chromium, watch
 from tests.conftest import PASSWORD
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="NOTICE: chromium is not installed; browser tests skipped"),
-]
+pytestmark = BROWSER_TESTS
 
 
 @pytest.fixture
 def page(live_server, tmp_path):
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )
+    with chromium() as browser:
         context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-        page = context.new_page()
-        page.errors = []
-        page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-        page.on("console", lambda msg: msg.type == "error" and page.errors.append(f"{msg.text} {msg.location}"))
-        page.on("response", lambda r: r.status >= 400 and page.errors.append(f"{r.status} {r.url}"))
+        page = watch(context.new_page())
         page.base = live_server.url
         yield page
         context.close()
-        browser.close()
 
 
 def login(page, username: str) -> None:

@@ -9,56 +9,31 @@ Skipped, with a notice, where /usr/bin/chromium is missing (.ci/run installs it)
 
 from __future__ import annotations
 
-import importlib
 import io
-import os
-import shutil
 
 import pytest
-from django.apps import apps
 from PIL import Image
 
 from gridgov.areas.models import Role
 from gridgov.cases.models import Case, Outcome, State
+from tests.browser import BROWSER_TESTS, chromium, reseed, watch
 from tests.conftest import PASSWORD, make_user
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="NOTICE: chromium is not installed; browser tests skipped"),
-]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
+pytestmark = BROWSER_TESTS
 POINT = (110.805, 33.505)  # inside grid_a (牛家庄片) of the test county
 
 
 @pytest.fixture
-def seeded(transactional_db):
-    """The dictionaries the data migrations seed (tags, case categories, the holiday calendar): a transactional
-    test starts from emptied tables, so they are seeded again here."""
-    for module in ("gridgov.registry.migrations.0002_seed_tags", "gridgov.cases.migrations.0002_seed_taxonomy",
-                   "gridgov.core.migrations.0003_seed_calendar"):
-        importlib.import_module(module).seed(apps, None)
-
-
-@pytest.fixture
-def browser(live_server, seeded):
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+def browser(live_server, transactional_db):
+    reseed()
+    with chromium() as browser:
         browser.base = live_server.url
         yield browser
-        browser.close()
 
 
 def new_page(browser, **options):
     context = browser.new_context(locale="zh-CN", **options)
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-    page.on("response", lambda r: r.status >= 500 and page.errors.append(f"{r.status} {r.url}"))
+    page = watch(context.new_page(), min_status=500)
     page.base = browser.base
     return page
 

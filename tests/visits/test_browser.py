@@ -6,43 +6,22 @@ Skipped, with a notice, where /usr/bin/chromium is missing (.ci/run installs it)
 
 from __future__ import annotations
 
-import importlib
 import os
-import shutil
 
 import pytest
-from django.apps import apps
 
 from gridgov.visits.models import Visit
+from tests.browser import BROWSER_TESTS, chromium, reseed, watch
 from tests.conftest import PASSWORD
 from tests.visits.factories import HOUSE_POINTS, build_visit_world, visit
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="NOTICE: chromium is not installed; browser tests skipped"),
-]
+pytestmark = BROWSER_TESTS
 
 
 @pytest.fixture
-def seeded(transactional_db):
-    """The dictionaries the data migrations seed (tags, case categories): a transactional test empties the tables
-    after each test, and restoring them by serialized rollback clashes with other transactional tests."""
-    for module in ("gridgov.registry.migrations.0002_seed_tags", "gridgov.cases.migrations.0002_seed_taxonomy"):
-        importlib.import_module(module).seed(apps, None)
-
-
-@pytest.fixture
-def browser_context(live_server, seeded):
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )
+def browser_context(live_server, transactional_db):
+    reseed()
+    with chromium() as browser:
         lng, lat = HOUSE_POINTS["a"]
         context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                                       locale="zh-CN", geolocation={"longitude": lng, "latitude": lat, "accuracy": 6},
@@ -50,15 +29,10 @@ def browser_context(live_server, seeded):
         context.base = live_server.url
         yield context
         context.close()
-        browser.close()
 
 
 def open_page(context):
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-    page.on("console", lambda msg: msg.type == "error" and page.errors.append(f"{msg.text} {msg.location}"))
-    return page
+    return watch(context.new_page(), min_status=None)
 
 
 def login(page, base: str, username: str) -> None:

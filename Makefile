@@ -37,6 +37,9 @@ bench: install
 	GRIDGOV_TESTING=1 $(BIN)/python bench/bench_areas.py
 	GRIDGOV_TESTING=1 $(BIN)/python bench/bench_registry_list.py
 	GRIDGOV_TESTING=1 $(BIN)/python bench/bench_registry_import.py --rows 100000
+	GRIDGOV_TESTING=1 $(BIN)/python bench/bench_cases_intake.py
+	GRIDGOV_TESTING=1 $(BIN)/python bench/bench_cases_inbox.py
+	GRIDGOV_TESTING=1 $(BIN)/python bench/bench_visits.py
 
 messages: install
 	cd gridgov && GRIDGOV_DEBUG=1 ../$(BIN)/gridgov makemessages -l zh_Hans --no-obsolete --no-location -i 'migrations/*'

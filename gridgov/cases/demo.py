@@ -344,6 +344,7 @@ class _Area:
     level_name: str
     kind: str
     bbox: tuple[float, float, float, float] | None
+    up: int | None = None  # where an escalation from here goes: the nearest level above with a desk
     village: int | None = None  # for grids: the nearest village, town and county above
     town: int | None = None
     county: int | None = None
@@ -379,6 +380,8 @@ class _World:
         self.grids = [a for a in self.areas.values() if a.kind in GRID_KINDS]
         if self.root is None or not self.grids:
             raise NoGrids()
+        for area in self.areas.values():  # workflow.escalation_target: sub-village levels have no desk
+            area.up = next((pk for pk in self._ancestors(area) if self.areas[pk].rank != Rank.BELOW_VILLAGE), None)
         for grid in self.grids:
             for pk in self._ancestors(grid):
                 rank = self.areas[pk].rank
@@ -692,8 +695,7 @@ class _Sim:
         return {"from": holder}
 
     def _escalate(self, at, automatic=False):
-        base = self.holder_area if self.state in WORKING else self.desk
-        target = self.world.areas[base.parent]
+        target = self._escalation_target()
         previous = self.desk.name
         self._clear_holder()
         self.desk = target
@@ -807,7 +809,7 @@ class _Sim:
                 candidates.append((s, 0, "warn"))
         if self.auto_urged_at is None and self.state != State.SUBMITTED:
             candidates.append((-(-max(after, d + 1) // tick) * tick, 1, "urge"))
-        if self.state in ESCALATE_FROM and self._escalation_base() is not None:
+        if self.state in ESCALATE_FROM and self._escalation_target() is not None:
             since = self.auto_escalated_at or d
             threshold = self.clock.deadline(since, days=settings.CASE_ESCALATION_GRACE_DAYS)
             candidates.append((-(-max(after, threshold, d + 1) // tick) * tick, 2, "escalate"))
@@ -818,9 +820,12 @@ class _Sim:
             return None
         return at, verb
 
-    def _escalation_base(self):
+    def _escalation_target(self) -> _Area | None:
+        """``workflow.escalation_target``: from the holding area while it is worked, from the desk otherwise."""
         base = self.holder_area if self.state in WORKING else self.desk
-        return base if base is not None and base.parent is not None else None
+        if base is None or base.parent is None or base.up is None:
+            return None
+        return self.world.areas[base.up]
 
     # --- the row ---
 
@@ -1097,7 +1102,7 @@ class _Loader:
         sim.act("register", t, desk)
         self._maybe_suspend(sim, desk)
         target = RANK_ORDER[Rank.TOWN if route == "town" else Rank.COUNTY] if route in ("town", "county") else 0
-        while RANK_ORDER.get(sim.desk.rank, 9) < target and sim.desk.parent is not None:
+        while RANK_ORDER.get(sim.desk.rank, 9) < target and sim.desk.up is not None:
             t = sim.t + (self._dur(5, 60) if fast else self._dur(60, 2 * 1440))
             sim.act("escalate", t, world.desk_actor(sim.desk), rng.choice(NOTES["escalate"]))
         self._dispatch(sim, grid, route, fast)

@@ -563,8 +563,11 @@ def _suspend(actor, case, *, note, review_on: dt.date | None = None):
 
 
 def _resume(actor, case, *, note):
+    """Back to the desk with a fresh deadline: the time it lay suspended does not count against it."""
     case.review_on = None
-    return {}
+    case.deadline_at = case_deadline(category=case.category, urgency=case.urgency, start=timezone.now())
+    case.warned_at = case.auto_urged_at = None
+    return {"deadline_at": case.deadline_at.isoformat()}
 
 
 def _merge(actor, case, *, note, duplicate_of: Case | None = None):

@@ -123,3 +123,23 @@ def test_escalation_skips_levels_without_a_desk(tree, users):
     case.refresh_from_db()
     assert case.desk_area == tree.county and workflow.escalation_target(case) is None
     assert "escalate" not in verbs(users.county_operator, case)
+
+
+def test_resuming_gives_a_fresh_deadline(tree, users):
+    import datetime as dt
+
+    import time_machine
+
+    with time_machine.travel(dt.datetime(2027, 3, 1, 9, 0, tzinfo=dt.UTC), tick=False):
+        case = services.case_create(actor=users.grid_worker_a, channel=Channel.GRID_WORKER, description="长期事项",
+                                    category=Category.objects.get(code="dispute_land"))
+        village = users.village_staff_a
+        services.case_act(actor=village, case=case, verb="accept")
+        services.case_act(actor=village, case=case, verb="register")
+        first = case.deadline_at
+        services.case_act(actor=village, case=case, verb="suspend", note="等待确权", review_on=dt.date(2027, 6, 1))
+    with time_machine.travel(dt.datetime(2027, 6, 1, 9, 0, tzinfo=dt.UTC), tick=False):
+        services.case_act(actor=village, case=case, verb="resume")
+        case.refresh_from_db()
+        assert case.state == State.REGISTERED and case.deadline_at > first
+        assert services.cases_sweep_deadlines()["urged"] == 0

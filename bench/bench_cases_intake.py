@@ -1,0 +1,349 @@
+"""Intake benchmark: concurrent case creation through the API on the production server set-up.
+
+Run with ``GRIDGOV_TESTING=1 .venv/bin/python bench/bench_cases_intake.py [--seconds N] [--clients N]``. It needs
+PostgreSQL (a server on 127.0.0.1:5432 with trust authentication, or GRIDGOV_BENCH_INTAKE_DATABASE_URL); without one
+it says so and stops. The script drops and re-creates the database ``gridgov_bench_intake``, migrates it and loads
+the demo county's areas, staff and logins with its demo cases (in a child process), then starts gunicorn with sync
+workers (``gunicorn gridgov.wsgi --workers 2``, production settings: DEBUG off, a secret key, a field key,
+CONN_MAX_AGE 60) with ``DJANGO_SETTINGS_MODULE=bench.refsite_settings``: the product's URLs plus two reference
+endpoints that are not part of the product (``bench/refsite.py``): a trivial JSON view and a view that inserts one
+row through the ORM. The load generator in this script (forked processes of threads, one HTTP/1.1 request per
+connection as sync workers serve them, ``X-Forwarded-Proto: https`` as nginx sends it) keeps ``--clients`` requests
+in flight for each endpoint in turn, on the same machine, and prints req/s and p50/p99 latency:
+
+- ``GET /bench/trivial`` and ``POST /bench/insert`` (the references);
+- ``POST /api/v1/cases`` as the demo's grid worker (a point in his grid, a category) and as the county's hotline
+  operator (a grid's area code, a category, the caller's phone), each request with its own client_key.
+
+The target line is the issue's: the case endpoint at 50% or more of the one-row insert's rate, p99 ≤ 100 ms. A
+benchmark: it prints PASS or FAIL, it never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import multiprocessing
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from common import recreate_postgres_database  # noqa: E402  (bench/ is on the path when run)
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/gridgov_bench_intake"
+WORKERS, CLIENTS, PROCESSES = 2, 50, 2
+WARMUP_S, SECONDS = 3.0, 15.0
+TARGET_SHARE, TARGET_P99_MS = 0.5, 100.0
+DESCRIPTIONS = ["路灯损坏两盏，夜间出行不便", "村道护栏被撞坏，存在安全隐患", "垃圾收集点长期未清运，异味严重",
+                "自来水管破裂，路面积水", "两户村民因院墙滴水问题产生纠纷"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--setup", help="(child) database URL to prepare")
+    parser.add_argument("--info", help="(child) where to write what the load generator needs")
+    parser.add_argument("--seconds", type=float, default=SECONDS, help="measured seconds per endpoint")
+    parser.add_argument("--clients", type=int, default=CLIENTS, help="concurrent clients")
+    parser.add_argument("--workers", type=int, default=WORKERS, help="gunicorn sync workers")
+    parser.add_argument("--cases", type=int, default=4000, help="demo cases loaded before the run")
+    args = parser.parse_args()
+    if args.setup:
+        setup(args.info, args.cases)
+        return 0
+    url = os.environ.get("GRIDGOV_BENCH_INTAKE_DATABASE_URL") or DEFAULT_PG_URL
+    problem = recreate_postgres_database(url)
+    if problem:
+        print(f"PostgreSQL skipped: {problem}\nThe intake benchmark runs on PostgreSQL only; nothing measured.")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="gridgov-bench-intake-") as data_dir:
+        return run(url, Path(data_dir), args)
+
+
+# --- child: the database ----------------------------------------------------------------------------
+
+
+def setup(info_path: str, cases: int) -> None:
+    sys.path.insert(0, str(PROJECT_DIR))
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+
+    from gridgov.areas import demo
+    from gridgov.areas.models import Area, Post
+    from gridgov.cases.demo import load_cases
+
+    started = time.perf_counter()
+    call_command("migrate", verbosity=0, interactive=False)
+    migrated = time.perf_counter()
+    demo.load(scale="county")
+    loaded = load_cases(scale="county", count=cases)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+        cursor.execute("SHOW server_version")
+        version = cursor.fetchone()[0]
+    print(f"PostgreSQL {version}: migrate {migrated - started:.1f} s, demo county areas, staff and "
+          f"{loaded.counts['cases']:,} cases {time.perf_counter() - migrated:.1f} s", flush=True)
+    worker = get_user_model().objects.get(username="grid_worker")
+    grid = Post.objects.filter(staff__user=worker).select_related("area").get().area
+    codes = list(Area.objects.filter(kind__in=["grid", "dedicated_grid"]).order_by("path")
+                 .values_list("code", flat=True))
+    Path(info_path).write_text(json.dumps({
+        "grid_bbox": [grid.min_lng, grid.min_lat, grid.max_lng, grid.max_lat],
+        "grid_codes": codes[:: max(1, len(codes) // 500)],
+        "password": demo.DEMO_PASSWORD,
+    }))
+
+
+# --- parent: the server and the load ------------------------------------------------------------------
+
+
+def run(url: str, data_dir: Path, args) -> int:
+    info_path = data_dir / "info.json"
+    base_env = {**os.environ, "GRIDGOV_DATA_DIR": str(data_dir), "GRIDGOV_DATABASE_URL": url, "GRIDGOV_DEBUG": "0",
+                "GRIDGOV_FIELD_KEY": base64.b64encode(secrets.token_bytes(32)).decode()}
+    setup_env = {**base_env, "GRIDGOV_TESTING": "1", "DJANGO_SETTINGS_MODULE": "gridgov.settings"}
+    command = [sys.executable, __file__, "--setup", url, "--info", str(info_path), "--cases", str(args.cases)]
+    if subprocess.run(command, env=setup_env, cwd=PROJECT_DIR, check=False).returncode:  # noqa: S603
+        print("setup failed")
+        return 1
+    info = json.loads(info_path.read_text())
+    server_env = {k: v for k, v in base_env.items() if k != "GRIDGOV_TESTING"}
+    server_env.update({"GRIDGOV_SECRET_KEY": secrets.token_urlsafe(40), "GRIDGOV_CONN_MAX_AGE": "60",
+                       "DJANGO_SETTINGS_MODULE": "bench.refsite_settings",
+                       "PYTHONPATH": str(PROJECT_DIR) + os.pathsep + server_env.get("PYTHONPATH", "")})
+    port = free_port()
+    log = (data_dir / "gunicorn.log").open("wb")
+    server = subprocess.Popen(  # noqa: S603  (our own interpreter and the installed gunicorn)
+        [sys.executable, "-m", "gunicorn", "gridgov.wsgi", "--workers", str(args.workers),
+         "--bind", f"127.0.0.1:{port}", "--timeout", "120"],
+        env=server_env, cwd=PROJECT_DIR, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        if not wait_ready(port, server):
+            print("gunicorn did not start:\n" + (data_dir / "gunicorn.log").read_text()[-3000:])
+            return 1
+        return measure(port, info, args, url)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def measure(port: int, info: dict, args, url: str) -> int:
+    grid_token = login(port, "grid_worker", info["password"])
+    hotline_token = login(port, "county_operator", info["password"])
+    x0, y0, x1, y1 = info["grid_bbox"]
+    codes = info["grid_codes"]
+
+    def grid_worker_case(tag: str, i: int, rng) -> bytes:
+        body = {"channel": "grid_worker", "description": DESCRIPTIONS[i % len(DESCRIPTIONS)],
+                "category": "risk_road", "lng": round(x0 + (x1 - x0) * rng.uniform(0.1, 0.9), 6),
+                "lat": round(y0 + (y1 - y0) * rng.uniform(0.1, 0.9), 6), "client_key": f"gw-{tag}-{i}"}
+        return post("/api/v1/cases", port, body, grid_token)
+
+    def hotline_case(tag: str, i: int, rng) -> bytes:
+        body = {"channel": "hotline", "description": DESCRIPTIONS[i % len(DESCRIPTIONS)], "category": "risk_safety",
+                "area": rng.choice(codes), "reporter_name": "王先生", "reporter_phone": "13800001234",
+                "client_key": f"hl-{tag}-{i}"}
+        return post("/api/v1/cases", port, body, hotline_token)
+
+    trivial = request_bytes("GET", "/bench/trivial", port)
+
+    def insert(tag: str, i: int, rng) -> bytes:
+        return post("/bench/insert", port, {"n": i}, None)
+
+    phases = [
+        ("GET /bench/trivial (reference)", lambda tag, i, rng: trivial, 200),
+        ("POST /bench/insert, one ORM row (reference)", insert, 201),
+        ("POST /api/v1/cases, grid worker (point)", grid_worker_case, 201),
+        ("POST /api/v1/cases, hotline (area code)", hotline_case, 201),
+    ]
+    load_before = os.getloadavg()
+    print(f"\ngunicorn sync workers: {args.workers}; {args.clients} concurrent clients in {PROCESSES} processes; "
+          f"{WARMUP_S:.0f} s warm-up, then {args.seconds:.0f} s measured per endpoint; load average before "
+          f"{load_before[0]:.2f} (1 min), {load_before[1]:.2f} (5 min) on {os.cpu_count()} cores", flush=True)
+    print(f"{'endpoint':<46} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    results = {}
+    for label, make, expect in phases:
+        done, seconds, latencies, errors, sample = load(port, make, expect, args.clients, args.seconds)
+        rate = done / seconds
+        p50 = statistics.median(latencies) if latencies else float("nan")
+        p99 = statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else float("nan")
+        results[label] = (rate, p50, p99, errors)
+        print(f"{label:<46} {done:>9,} {rate:>8,.0f} {p50:>8.1f} {p99:>8.1f} {errors:>7,}", flush=True)
+        if sample:
+            print(f"  first unexpected answer: {sample[:300]!r}")
+    load_after = os.getloadavg()
+    print(f"load average after: {load_after[0]:.2f} (1 min), {load_after[1]:.2f} (5 min)")
+    print("latency: from connecting to the last byte of the answer, as the client sees it; errors: answers other "
+          "than the expected status (they count in neither req/s nor latency)")
+    created = count_cases(url)
+    print(f"cases in the database after the run: {created:,}")
+
+    insert_rate = results[phases[1][0]][0]
+    print()
+    for label, _make, _expect in phases[2:]:
+        rate, _p50, p99, errors = results[label]
+        share = rate / insert_rate if insert_rate else 0.0
+        verdict = "PASS" if share >= TARGET_SHARE and p99 <= TARGET_P99_MS and not errors else "FAIL"
+        print(f"{label}: ≥ {TARGET_SHARE:.0%} of the one-row insert's rate and p99 ≤ {TARGET_P99_MS:.0f} ms: "
+              f"{verdict} ({share:.0%} of {insert_rate:,.0f} req/s, p99 {p99:.1f} ms"
+              f"{f', {errors:,} errors' if errors else ''})")
+    return 0
+
+
+# --- HTTP, by hand: one request per connection, as gunicorn's sync workers serve them ----------------------
+
+
+def request_bytes(method: str, path: str, port: int, body: bytes = b"", token: str | None = None) -> bytes:
+    head = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close",
+            "X-Forwarded-Proto: https", "Accept: application/json"]
+    if token:
+        head.append(f"Authorization: Bearer {token}")
+    if body or method == "POST":
+        head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def post(path: str, port: int, data: dict, token: str | None) -> bytes:
+    return request_bytes("POST", path, port, json.dumps(data, ensure_ascii=False).encode(), token)
+
+
+def exchange(port: int, payload: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(payload)
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def status_of(answer: bytes) -> int:
+    try:
+        return int(answer[9:12])
+    except ValueError:
+        return 0
+
+
+def wait_ready(port: int, server: subprocess.Popen) -> bool:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            return False
+        try:
+            if status_of(exchange(port, request_bytes("GET", "/bench/trivial", port))) == 200:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def login(port: int, username: str, password: str) -> str:
+    answer = exchange(port, post("/api/v1/auth/token", port, {"username": username, "password": password}, None))
+    if status_of(answer) != 200:
+        raise SystemExit(f"login as {username} failed: {answer[:500]!r}")
+    return json.loads(answer.split(b"\r\n\r\n", 1)[1])["token"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- the load generator ----------------------------------------------------------------------------------------
+
+
+def load(port: int, make, expect: int, clients: int, seconds: float):
+    """``clients`` requests kept in flight for WARMUP_S + ``seconds``; the requests started in the measured window."""
+    start = time.monotonic() + 0.5  # every process starts together
+    window = (start + WARMUP_S, start + WARMUP_S + seconds)
+    per_process = [clients // PROCESSES + (1 if i < clients % PROCESSES else 0) for i in range(PROCESSES)]
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    procs = [context.Process(target=_generator, args=(port, make, expect, n, window, start, i, queue))
+             for i, n in enumerate(per_process) if n]
+    for proc in procs:
+        proc.start()
+    latencies: list[float] = []
+    errors, sample = 0, b""
+    for _proc in procs:
+        got, failed, first = queue.get()
+        latencies += got
+        errors += failed
+        sample = sample or first
+    for proc in procs:
+        proc.join()
+    return len(latencies), seconds, latencies, errors, sample
+
+
+def _generator(port, make, expect, threads, window, start, index, queue) -> None:
+    import random
+
+    results: list[list[float]] = [[] for _i in range(threads)]
+    failures = [0] * threads
+    first: list[bytes] = []
+
+    def client(k: int) -> None:
+        rng = random.Random(index * 1000 + k)
+        tag = f"{os.getpid()}-{k}-{secrets.token_hex(3)}"
+        out = results[k]
+        i = 0
+        while time.monotonic() < start:
+            time.sleep(0.001)
+        while True:
+            began = time.monotonic()
+            if began >= window[1]:
+                return
+            payload = make(tag, i, rng)
+            i += 1
+            try:
+                answer = exchange(port, payload)
+            except OSError as exc:
+                answer = repr(exc).encode()
+            took = time.monotonic() - began
+            if began < window[0]:
+                continue
+            if status_of(answer) == expect:
+                out.append(took * 1000)
+            else:
+                failures[k] += 1
+                if not first:
+                    first.append(answer)
+
+    pool = [threading.Thread(target=client, args=(k,)) for k in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    queue.put(([ms for out in results for ms in out], sum(failures), first[0] if first else b""))
+
+
+def count_cases(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgres://", "postgresql://", 1)) as conn:
+        return conn.execute("SELECT count(*) FROM cases_case").fetchone()[0]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,6 +3,7 @@ the taxonomy and the statistics. Thin: parse, look up what the body names, call 
 
 import datetime as dt
 
+from django.http import HttpResponse
 from django.utils import timezone
 from ninja import Path, Query, Router
 from ninja.pagination import paginate
@@ -14,6 +15,7 @@ from gridgov.cases import selectors, services, workflow
 from gridgov.cases.models import Case, Category, Domain
 from gridgov.cases.schemas import (
     MAX_ID,
+    CaseCreated,
     CaseCreateIn,
     CaseDetail,
     CaseOut,
@@ -145,10 +147,11 @@ def _fresh_detail(request, case: Case) -> Case:
 # --- intake and reads ----------------------------------------------------------------------------------
 
 
-@router.post("/cases", response={200: CaseDetail, 201: CaseDetail},
+@router.post("/cases", response={200: CaseCreated, 201: CaseCreated},
              summary="File a case (grid worker, hotline, petition, deputies); a retry with the same client_key "
-                     "returns the same case with 200")
-def create_case(request, payload: CaseCreateIn):
+                     "returns the same case with 200. The answer is the case as lists show it; its detail with "
+                     "the timeline is at the Location.")
+def create_case(request, response: HttpResponse, payload: CaseCreateIn):
     actor = request.user
     household = (_lookup(registry_selectors.household_get, "household_id", actor=actor, pk=payload.household_id)
                  if payload.household_id else None)
@@ -162,8 +165,9 @@ def create_case(request, payload: CaseCreateIn):
         reporter_phone=payload.reporter_phone, household=household, person=person, client_key=payload.client_key,
         handle_directly=payload.handle_directly,
     )
+    response["Location"] = f"/api/v1/cases/{case.pk}"
     # A retry finds the case filed by an earlier request, so before this one started.
-    return Status(200 if case.created_at < started else 201, _fresh_detail(request, case))
+    return Status(200 if case.created_at < started else 201, case)
 
 
 @router.get("/cases", response=list[CaseOut], summary="The cases I may see, filtered, newest first")

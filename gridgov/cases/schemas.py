@@ -307,6 +307,16 @@ class ActionOut(Schema):
     note_required: bool
 
 
+class CaseCreated(CaseOut):
+    """A case just filed: the list's columns and what the reporter is given back."""
+
+    tracking_code: str
+    placed: bool
+    reporter_phone: str = Field(..., alias="reporter_phone_masked")
+    household_id: int | None
+    person_id: int | None
+
+
 class CaseDetail(CaseOut):
     description: str
     tracking_code: str

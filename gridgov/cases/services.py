@@ -156,11 +156,10 @@ def case_create(
     uploads: Iterable = (),
     handle_directly: bool = False,
 ) -> Case:
-    """File a case from any channel. Idempotent by ``client_key``: a retry returns the case already filed."""
-    if client_key:
-        existing = _existing_for_key(actor=actor, source=source, client_key=client_key)
-        if existing is not None:
-            return existing
+    """File a case from any channel. Idempotent by ``client_key``: a retry returns the case already filed
+    (found when the insert meets the unique key, so that a first submission costs no lookup).
+
+    The case returned carries its area, desk, category and domain, so that the answer needs no query."""
     if channel not in Channel.values:
         raise _invalid(_("Unknown channel."), "channel")
     is_user = actor is not None and getattr(actor, "is_authenticated", False)
@@ -203,7 +202,7 @@ def case_create(
         title=title,
         description=description,
         category=category,
-        domain_id=category.domain_id if category is not None else None,
+        domain=category.domain if category is not None else None,
         urgency=urgency,
         channel=channel,
         source=source,
@@ -234,7 +233,7 @@ def case_create(
                 for upload in uploads:
                     attachment_create(case=case, upload=upload, action=action)
             if handle_directly:
-                case_act(actor=actor, case=case, verb="self_handle")
+                case = case_act(actor=actor, case=case, verb="self_handle")
             else:
                 _notify_desk(case)
     except IntegrityError:
@@ -652,13 +651,15 @@ def desk_users(case: Case):
     day = timezone.localdate()
     roles = [role for role, perms in ROLE_PERMS.items() if Perm.CASE_DISPATCH in perms]
     return User.objects.filter(
-        is_active=True, staff__active=True, staff__posts__area=case.desk_area, staff__posts__role__in=roles,
+        is_active=True, staff__active=True, staff__posts__area=case.desk_area_id, staff__posts__role__in=roles,
         staff__posts__start_date__lte=day,
     ).filter(Q(staff__posts__end_date__isnull=True) | Q(staff__posts__end_date__gt=day)).distinct()
 
 
 def _notify(case: Case, users, message: str) -> None:
-    Notification.objects.bulk_create([Notification(case=case, user=u, message=message[:255]) for u in users])
+    """One in-app notification per user (a queryset of users: only their ids are read)."""
+    Notification.objects.bulk_create([Notification(case=case, user_id=pk, message=message[:255])
+                                      for pk in users.values_list("pk", flat=True).order_by()])
 
 
 def _notify_unit(case: Case, *, area, department, message: str) -> None:

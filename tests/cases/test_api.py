@@ -222,7 +222,10 @@ def test_create(tree, users, as_role, role, side):
                                                                         getattr(users, role))
     assert (body["state"], body["area_code"], body["desk_code"], body["reporter_phone"]) == (
         "submitted", grid.code, tree.county.code, "139****1111")
-    assert [t["verb"] for t in body["timeline"]] == ["create"]
+    assert body["tracking_code"] == case.tracking_code and "timeline" not in body
+    assert response["Location"] == f"/api/v1/cases/{case.pk}"
+    detail = client.get(response["Location"])
+    assert [t["verb"] for t in detail.json()["timeline"]] == ["create"]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -313,6 +316,7 @@ def test_grid_worker_files_and_handles_directly(tree, users, as_role):
     body = response.json()
     assert (body["state"], body["holder_area_code"], body["desk_code"], body["mode"]) == (
         "handling", tree.grid_a.code, tree.village_a1.code, "direct")
+    body = call(client, "get", f"/cases/{body['id']}").json()
     assert [t["verb"] for t in body["timeline"]] == ["create", "self_handle"]
     assert [a["verb"] for a in body["actions"]] == ["send_back", "escalate", "report", "supervision_report",
                                                     "comment"]

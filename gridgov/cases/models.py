@@ -309,6 +309,51 @@ class CaseAction(models.Model):
         raise ValueError("Case actions are never deleted.")
 
 
+class CaseReach(models.Model):
+    """An area or a department a case is visible through: where it is placed, its desk, its holder and every unit
+    it was dispatched to. Kept by the services with every change of the case (``cases.derived``); ``open`` follows
+    the case's state, so that the tabs of open cases read only the open rows."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="reach")
+    area = models.ForeignKey(Area, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    open = models.BooleanField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["area", "open"], name="reach_area_open"),
+            models.Index(fields=["department", "open"], name="reach_department_open"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(area__isnull=False) & Q(department__isnull=True))
+                | (Q(area__isnull=True) & Q(department__isnull=False)),
+                name="reach_one_unit",
+            ),
+            models.UniqueConstraint(fields=["case", "area"], condition=Q(area__isnull=False), name="reach_case_area"),
+            models.UniqueConstraint(fields=["case", "department"], condition=Q(department__isnull=False),
+                                    name="reach_case_department"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.area_id or ''}{self.department_id or ''}"
+
+
+class CaseParticipant(models.Model):
+    """A user who acted on a case and the time of their last action there: the inbox's 已办 tab."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="participants")
+    last_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-last_at"], name="participant_user_last")]
+        constraints = [models.UniqueConstraint(fields=["user", "case"], name="participant_user_case")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.case_id}"
+
+
 def attachment_path(instance, filename: str) -> str:
     return f"cases/{timezone.now():%Y/%m}/{filename}"
 

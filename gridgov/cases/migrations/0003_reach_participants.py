@@ -5,13 +5,6 @@ from django.conf import settings
 from django.db import migrations, models
 
 
-def fill(apps, schema_editor):
-    """The rows for the cases already filed."""
-    from gridgov.cases.derived import rebuild
-
-    rebuild()
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -48,5 +41,4 @@ class Migration(migrations.Migration):
                 'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('area__isnull', False), ('department__isnull', True)), models.Q(('area__isnull', True), ('department__isnull', False)), _connector='OR'), name='reach_one_unit'), models.UniqueConstraint(condition=models.Q(('area__isnull', False)), fields=('case', 'area'), name='reach_case_area'), models.UniqueConstraint(condition=models.Q(('department__isnull', False)), fields=('case', 'department'), name='reach_case_department')],
             },
         ),
-        migrations.RunPython(fill, migrations.RunPython.noop),
     ]

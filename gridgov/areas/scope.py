@@ -71,11 +71,16 @@ def scope_for(user, perm: Perm) -> Scope:
         return Scope(everything=True)
     cache = user.__dict__.setdefault("_gridgov_scopes", {})
     if perm not in cache:
-        posts = cache.get("_posts")
-        if posts is None:
-            posts = cache["_posts"] = list(active_posts(user))
-        cache[perm] = Scope.of_paths(p.area.path for p in posts if perm in ROLE_PERMS.get(p.role, ()))
+        cache[perm] = Scope.of_paths(p.area.path for p in posts_of(user) if perm in ROLE_PERMS.get(p.role, ()))
     return cache[perm]
+
+
+def posts_of(user) -> list:
+    """``user``'s active posts today, read once per request (cached on the user object with the scopes)."""
+    cache = user.__dict__.setdefault("_gridgov_scopes", {})
+    if "_posts" not in cache:
+        cache["_posts"] = list(active_posts(user))
+    return cache["_posts"]
 
 
 def has_perm_anywhere(user, perm: Perm) -> bool:

@@ -41,7 +41,7 @@ from gridgov.cases.schemas import (
     TaxonomyIn,
 )
 from gridgov.core.errors import ApplicationError, ErrorCode, NotFound
-from gridgov.core.pagination import Pagination
+from gridgov.core.pagination import Counted, Pagination
 from gridgov.registry import selectors as registry_selectors
 
 router = Router(tags=["cases"])
@@ -193,7 +193,7 @@ def inbox_counts(request):
                     "supervised (督办)")
 @paginate(Pagination, page_size=50)
 def inbox(request, tab: InboxTab):
-    return selectors.inbox(actor=request.user, tab=tab)
+    return Counted(selectors.inbox(actor=request.user, tab=tab), selectors.inbox_count(actor=request.user, tab=tab))
 
 
 @router.get("/cases/stats", response=StatsOut,

@@ -50,6 +50,7 @@ from django.utils.translation import gettext as _
 from gridgov.areas.demo import GIVEN_FIRST, GIVEN_SECOND, GIVEN_SINGLE, MOBILE_PREFIXES, SURNAMES
 from gridgov.areas.models import GRID_KINDS, Area, Department, Post, Rank, Staff
 from gridgov.areas.scope import ROLE_PERMS, Perm
+from gridgov.cases import derived
 from gridgov.cases.models import (
     OPEN_STATES,
     AssignmentRole,
@@ -266,6 +267,7 @@ def load_cases(*, scale: str = "county", seed: int = 2026, count: int | None = N
         loader = _Loader(random.Random(seed), _to_us(now))
         with _large_page_cache():
             result = loader.run(count)
+            derived.rebuild()  # the rows the services keep for each case, written here in one pass
         result.seconds = time.perf_counter() - started
         audit.record(actor=ACTOR, action="demo.cases", data={"scale": scale, "seed": seed, **result.counts})
     return result

@@ -354,6 +354,42 @@ class CaseParticipant(models.Model):
         return f"{self.user_id} {self.case_id}"
 
 
+class StatDimension(models.TextChoices):
+    DOMAIN = "domain", _("domain")
+    CHANNEL = "channel", _("channel")
+    LEVEL = "level", _("level resolved")
+
+
+class CaseDayStat(models.Model):
+    """The statistics' counts of the cases filed on one day (Asia/Shanghai) and placed in the subtree of an area
+    of the top two levels of the tree (a county, a town), by one dimension: the domain (its id), the channel (its
+    code) or the level resolved at (the ``AreaLevel`` id of the resolved area); ``key`` is empty for none. One row
+    per dimension: a case counts in three rows of its county and three of its town (of the county alone when it is
+    placed there). Refused and merged cases count nowhere.
+
+    Kept by the services with every change of a case (``cases.derived.day_stats_apply``), written anew by
+    ``cases.derived.rebuild``. The counters mean what ``selectors._AGG`` counts."""
+
+    day = models.DateField()
+    # No index of its own: the unique constraint's index starts with the area.
+    area = models.ForeignKey(Area, on_delete=models.CASCADE, related_name="+", db_index=False)
+    dimension = models.CharField(max_length=8, choices=StatDimension.choices)
+    key = models.CharField(max_length=32, blank=True)
+    # Signed: an increment may be negative (a case leaving a row), and the upsert checks the proposed row.
+    total = models.IntegerField(default=0)
+    closed = models.IntegerField(default=0)
+    closed_on_time = models.IntegerField(default=0)
+    reworked = models.IntegerField(default=0)
+    rated = models.IntegerField(default=0)
+    satisfied = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["area", "day", "dimension", "key"], name="daystat_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.area_id} {self.dimension}={self.key}: {self.total}"
+
+
 def attachment_path(instance, filename: str) -> str:
     return f"cases/{timezone.now():%Y/%m}/{filename}"
 

@@ -11,24 +11,38 @@ import math
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
-from gridgov.areas.models import Area
-from gridgov.areas.scope import ROLE_PERMS, Perm, Scope, active_posts, scope_for
+from gridgov.areas.models import Area, AreaLevel
+from gridgov.areas.scope import ROLE_PERMS, Perm, Scope, posts_of, scope_for
 from gridgov.cases.models import (
     OPEN_STATES,
     Case,
     CaseAction,
     CaseAssignment,
+    CaseDayStat,
+    CaseParticipant,
+    CaseReach,
     Category,
+    Channel,
     Domain,
     Notification,
+    StatDimension,
     State,
 )
 from gridgov.core.errors import NotFound
 
-_LIST_RELATED = ("area", "desk_area", "holder_area", "holder_department", "category", "domain")
+
+def _listed(qs: QuerySet[Case], *more: str) -> QuerySet[Case]:
+    """``qs`` with what a list shows of each case: its areas (without their boundaries), department, category and
+    domain (and ``more``), each read by one small query for the whole page. Joined instead, they cost PostgreSQL
+    more time to plan (up to 60 ms with eight tables) than the page takes to read, and were joined to every row
+    before the page was cut."""
+    areas = Area.objects.defer("geometry")
+    return qs.prefetch_related(Prefetch("area", queryset=areas), Prefetch("desk_area", queryset=areas),
+                               Prefetch("holder_area", queryset=areas), "holder_department", "category", "domain",
+                               *more)
 
 
 def _department_id(actor) -> int | None:
@@ -45,20 +59,26 @@ def _covers_everything(scope: Scope) -> bool:
     return all(scope.contains(path) for path in roots)
 
 
-def visible_q(actor) -> Q:
-    """The cases ``actor`` may see, as a filter."""
+def visible_q(actor, *, open_only: bool = False) -> Q:
+    """The cases ``actor`` may see, as a filter: those with a reach row (``CaseReach``: placed, coordinated,
+    held or dispatched there) on an area of their CASE_VIEW subtree or on their department. ``open_only``
+    narrows it to open cases through the open rows alone (the inbox's tabs of open cases)."""
     scope = scope_for(actor, Perm.CASE_VIEW)
+    is_open = Q(state__in=sorted(OPEN_STATES)) if open_only else Q()  # also said on the case: for the planner
     if _covers_everything(scope):
-        return Q()
-    q = Q(pk__in=[])
+        return is_open
+    units = Q(pk__in=[])
     if not scope.is_empty:
-        q = scope.q("area__path") | scope.q("desk_area__path") | scope.q("holder_area__path")
-        q |= Q(Exists(CaseAssignment.objects.filter(scope.q("area__path"), case=OuterRef("pk"))))
+        units = scope.q("area__path")
     dept = _department_id(actor)
     if dept is not None:
-        q |= Q(holder_department_id=dept) | Q(Exists(CaseAssignment.objects.filter(case=OuterRef("pk"),
-                                                                                    department_id=dept)))
-    return q
+        units |= Q(department_id=dept)
+    if scope.is_empty and dept is None:
+        return Q(pk__in=[])
+    rows = CaseReach.objects.filter(units)
+    if open_only:
+        rows = rows.filter(open=True)
+    return is_open & Q(pk__in=rows.values("case_id"))
 
 
 def case_visible(*, actor) -> QuerySet[Case]:
@@ -66,7 +86,7 @@ def case_visible(*, actor) -> QuerySet[Case]:
 
 
 def case_get(*, actor, pk: int) -> Case:
-    case = case_visible(actor=actor).select_related(*_LIST_RELATED, "resolved_area", "source").filter(pk=pk).first()
+    case = _listed(case_visible(actor=actor).filter(pk=pk), "resolved_area__level", "source").first()
     if case is None:
         raise NotFound("No such case.")
     return case
@@ -150,7 +170,7 @@ def apply_filters(qs: QuerySet[Case], filters: CaseFilters) -> QuerySet[Case]:
 
 def case_list(*, actor, filters: CaseFilters | None = None) -> QuerySet[Case]:
     qs = apply_filters(case_visible(actor=actor), filters or CaseFilters())
-    return qs.select_related(*_LIST_RELATED).order_by("-created_at", "-id")
+    return _listed(qs).order_by("-created_at", "-id")
 
 
 # --- the inbox -----------------------------------------------------------------------------------
@@ -164,7 +184,7 @@ def _staffed(actor, perm: Perm) -> list[int]:
         return []
     cache = actor.__dict__.setdefault("_gridgov_staffed", {})
     if perm not in cache:
-        cache[perm] = sorted({p.area_id for p in active_posts(actor) if perm in ROLE_PERMS.get(p.role, ())})
+        cache[perm] = sorted({p.area_id for p in posts_of(actor) if perm in ROLE_PERMS.get(p.role, ())})
     return cache[perm]
 
 
@@ -189,6 +209,11 @@ def _mine_q(actor) -> dict[str, Q]:
     }
 
 
+# The done tab lists the cases the user acted on most recently, among their last this many (a county operator acts
+# on hundreds of thousands in a year; the list is for picking up recent work, the case list searches the rest).
+DONE_LIMIT = 1000
+
+
 def inbox(*, actor, tab: str) -> QuerySet[Case]:
     if tab not in INBOX_TABS:
         raise NotFound("No such inbox tab.")
@@ -196,28 +221,36 @@ def inbox(*, actor, tab: str) -> QuerySet[Case]:
     if tab in ("pending", "todo"):
         qs = Case.objects.filter(_mine_q(actor)[tab])
     elif tab == "done":
-        qs = Case.objects.filter(Exists(CaseAction.objects.filter(case=OuterRef("pk"), actor=actor)))
-        qs = qs.filter(visible_q(actor))
+        return _listed(_done(actor)).order_by("-participants__last_at", "-id")
     elif tab == "overdue":
-        qs = case_visible(actor=actor).filter(state__in=OPEN_STATES - {State.SUSPENDED}, deadline_at__lt=now)
+        qs = Case.objects.filter(visible_q(actor, open_only=True), deadline_at__lt=now).exclude(state=State.SUSPENDED)
     else:
-        qs = case_visible(actor=actor).filter(state__in=OPEN_STATES, supervision_deadline_at__isnull=False)
+        qs = Case.objects.filter(visible_q(actor, open_only=True), supervision_deadline_at__isnull=False)
     order = ("deadline_at", "id") if tab in ("todo", "overdue", "supervised") else ("-created_at", "-id")
-    return qs.select_related(*_LIST_RELATED).order_by(*order)
+    return _listed(qs).order_by(*order)
+
+
+def _done(actor) -> QuerySet[Case]:
+    """The cases of the actor's last ``DONE_LIMIT`` participations that they may still see. The participations come
+    first, by their index: both databases then test the visibility of at most ``DONE_LIMIT`` cases."""
+    recent = CaseParticipant.objects.filter(user=actor).order_by("-last_at").values("pk")[:DONE_LIMIT]
+    return Case.objects.filter(participants__pk__in=recent).filter(visible_q(actor))
+
+
+def inbox_count(*, actor, tab: str) -> int:
+    """The number of rows of one tab, counted without ordering them."""
+    return inbox(actor=actor, tab=tab).order_by().count()
 
 
 def inbox_counts(*, actor) -> dict[str, int]:
+    """The count of each tab (the done tab's at most ``DONE_LIMIT``)."""
     now = timezone.now()
-    mine = _mine_q(actor)
-    counts = {tab: Case.objects.filter(q).count() for tab, q in mine.items()}
-    visible = case_visible(actor=actor).filter(state__in=OPEN_STATES)
-    agg = visible.aggregate(
+    counts = {tab: Case.objects.filter(q).count() for tab, q in _mine_q(actor).items()}
+    counts.update(Case.objects.filter(visible_q(actor, open_only=True)).aggregate(
         overdue=Count("pk", filter=Q(deadline_at__lt=now) & ~Q(state=State.SUSPENDED)),
         supervised=Count("pk", filter=Q(supervision_deadline_at__isnull=False)),
-    )
-    counts["overdue"] = agg["overdue"]
-    counts["supervised"] = agg["supervised"]
-    counts["done"] = inbox(actor=actor, tab="done").count()
+    ))
+    counts["done"] = inbox_count(actor=actor, tab="done")
     return counts
 
 
@@ -301,42 +334,84 @@ _AGG = dict(
 
 def case_stats(*, actor, area: Area | None = None, created_from: dt.date | None = None,
                created_to: dt.date | None = None) -> dict[str, list[StatsRow]]:
-    """结案率, 按期结案率, 返工率, 满意率 in total and by domain, channel and level resolved.
+    """结案率, 按期结案率, 返工率, 满意率 in total and by domain, channel and level resolved, of the cases placed in
+    ``area`` (default: the actor's CASE_VIEW areas; an area reaching outside them counts only its part inside) and
+    filed from ``created_from`` to ``created_to`` (days in the deployment's time zone, both included). Rows by
+    ``-total``, then label.
 
-    Refused and merged cases are not counted: they were never the platform's work."""
-    from gridgov.cases.models import Channel
+    Cases coordinated or handled in the areas but placed elsewhere are not counted (they are the statistics of
+    the area they happen in). Refused and merged cases are not counted: they were never the platform's work.
+    A user with no area but a department (a department's handler) gets the statistics of the cases they see.
 
-    qs = apply_filters(case_visible(actor=actor), CaseFilters(area=area, created_from=created_from,
-                                                              created_to=created_to))
+    The statistics of the whole tree, or of areas of its top two levels (a county, its towns), add up the day
+    rows of those areas (``CaseDayStat``, kept by the services); those of deeper areas (a village, a grid: few
+    cases) count the cases themselves. Both give the same numbers."""
+    from gridgov.cases.derived import SUMMARY_PATH_LENGTH
+
+    scope = scope_for(actor, Perm.CASE_VIEW)
+    dates = {"created_from": created_from, "created_to": created_to}
+    if scope.is_empty:
+        return _stats_of_cases(apply_filters(case_visible(actor=actor), CaseFilters(area=area, **dates)))
+    roots = None if scope.everything and area is None else list(scope.roots)  # None: the whole tree
+    if area is not None and not scope.contains(area.path):
+        roots = [root for root in roots if root.startswith(area.path)]
+    elif area is not None:
+        roots = [area.path]
+    if roots is not None and any(len(root) > SUMMARY_PATH_LENGTH for root in roots):
+        cases = Case.objects.filter(Scope.of_paths(roots).q("area__path"))
+        return _stats_of_cases(apply_filters(cases, CaseFilters(**dates)))
+    # The rows of an area count its whole subtree: those of the areas asked, or of the tree's top areas.
+    areas = Area.objects.filter(parent__isnull=True) if roots is None else Area.objects.filter(path__in=roots)
+    rows = CaseDayStat.objects.order_by().filter(area_id__in=list(areas.values_list("pk", flat=True)))
+    if created_from is not None:
+        rows = rows.filter(day__gte=created_from)
+    if created_to is not None:
+        rows = rows.filter(day__lte=created_to)
+    sums = rows.values("dimension", "key").annotate(**{name: Sum(name) for name in _AGG})
+    return _stats_rows((row.pop("dimension"), row.pop("key"), row) for row in sums)
+
+
+def _stats_of_cases(qs: QuerySet[Case]) -> dict[str, list[StatsRow]]:
+    """``case_stats`` of the cases of ``qs``, counted in one grouped query."""
     qs = qs.exclude(state__in=[State.REFUSED, State.MERGED]).order_by()
 
-    def rows(field: str, labels: dict) -> list[StatsRow]:
-        out = []
-        for row in qs.values(field).annotate(**_AGG).order_by(field):
-            key = row.pop(field)
-            out.append(StatsRow(key=str(key or ""), label=str(labels.get(key, key or "—")), **row))
-        out.sort(key=lambda r: -r.total)
-        return out
+    def keyed():
+        for row in qs.values("domain", "channel", "resolved_area__level").annotate(**_AGG):
+            domain, channel, level = row.pop("domain"), row.pop("channel"), row.pop("resolved_area__level")
+            yield StatDimension.DOMAIN, str(domain or ""), row
+            yield StatDimension.CHANNEL, channel or "", row
+            yield StatDimension.LEVEL, str(level or ""), row
 
-    total = qs.aggregate(**_AGG)
-    domains = dict(Domain.objects.values_list("pk", "name"))
-    levels = {}
-    for pk, name in Area.objects.filter(pk__in=qs.exclude(resolved_area=None).values("resolved_area")) \
-            .values_list("pk", "level__name"):
-        levels[pk] = name
-    by_level: dict[str, StatsRow] = {}
-    for row in rows("resolved_area", levels):
-        label = row.label if row.key else "—"
-        acc = by_level.setdefault(label, StatsRow(key=label, label=label, total=0, closed=0, closed_on_time=0,
-                                                  reworked=0, rated=0, satisfied=0))
-        for name in ("total", "closed", "closed_on_time", "reworked", "rated", "satisfied"):
-            setattr(acc, name, getattr(acc, name) + getattr(row, name))
-    return {
-        "total": [StatsRow(key="", label="", **total)],
-        "domain": rows("domain", domains),
-        "channel": rows("channel", dict(Channel.choices)),
-        "level": sorted(by_level.values(), key=lambda r: -r.total),
-    }
+    return _stats_rows(keyed())
+
+
+def _stats_rows(counts) -> dict[str, list[StatsRow]]:
+    """The rows of ``case_stats`` from (dimension, key, counters) triples keyed as ``CaseDayStat`` keys them (a
+    key may come more than once: its counters add up). The total is the sum of the channels (every case has
+    one); keys whose cases all left them (counters of 0) are left out."""
+    domains = {str(pk): name for pk, name in Domain.objects.values_list("pk", "name")}
+    levels = {str(pk): name for pk, name in AreaLevel.objects.values_list("pk", "name")}
+    channels = dict(Channel.choices)
+    labels = {StatDimension.DOMAIN: lambda key: (key, domains.get(key, key) if key else "—"),
+              StatDimension.CHANNEL: lambda key: (key, str(channels.get(key, key or "—"))),
+              StatDimension.LEVEL: lambda key: (levels.get(key, key), levels.get(key, key)) if key else ("—", "—")}
+    groups: dict[str, dict[str, StatsRow]] = {"total": {}, "domain": {}, "channel": {}, "level": {}}
+    total = groups["total"][""] = StatsRow(key="", label="", **dict.fromkeys(_AGG, 0))
+
+    def add(acc: StatsRow, row: dict) -> None:
+        for name in _AGG:
+            setattr(acc, name, getattr(acc, name) + row[name])
+
+    for dimension, key, row in counts:
+        key, label = labels[dimension](key)
+        acc = groups[dimension].get(key)
+        if acc is None:
+            acc = groups[dimension][key] = StatsRow(key=key, label=label, **dict.fromkeys(_AGG, 0))
+        add(acc, row)
+        if dimension == StatDimension.CHANNEL:
+            add(total, row)
+    return {group: sorted((r for r in rows.values() if r.total or group == "total"), key=lambda r: (-r.total, r.label))
+            for group, rows in groups.items()}
 
 
 # --- for the staff pages -------------------------------------------------------------------------
@@ -463,107 +538,3 @@ def public_area_outlines(*, depth: int = 2, limit: int = 200) -> list[Area]:
     return list(Area.objects.annotate(path_len=Length("path"))
                 .filter(geometry__isnull=False, path_len__lte=PATH_STEP * depth)
                 .order_by("path").only("name", "code", "path", "geometry")[:limit])
-
-
-# --- statistics in one scan (a faster variant of case_stats) --------------------------------------------
-
-
-def case_stats_single_pass(*, actor, area: Area | None = None, created_from: dt.date | None = None,
-                           created_to: dt.date | None = None) -> dict[str, list[StatsRow]]:
-    """``case_stats`` from one grouped query instead of five scans: the counts by domain, channel and level
-    resolved at, summed here. The same rows; rows with equal totals are listed in label order."""
-    from gridgov.cases.models import Channel
-
-    qs = apply_filters(case_visible(actor=actor), CaseFilters(area=area, created_from=created_from,
-                                                              created_to=created_to))
-    qs = qs.exclude(state__in=[State.REFUSED, State.MERGED]).order_by()
-    domains = dict(Domain.objects.values_list("pk", "name"))
-    channels = dict(Channel.choices)
-    groups: dict[str, dict[str, StatsRow]] = {"total": {}, "domain": {}, "channel": {}, "level": {}}
-
-    def add(group: str, key: str, label: str, row: dict) -> None:
-        acc = groups[group].get(key)
-        if acc is None:
-            acc = groups[group][key] = StatsRow(key=key, label=label, total=0, closed=0, closed_on_time=0,
-                                                reworked=0, rated=0, satisfied=0)
-        for name in _AGG:
-            setattr(acc, name, getattr(acc, name) + row[name])
-
-    add("total", "", "", dict.fromkeys(_AGG, 0))
-    for row in qs.values("domain", "channel", "resolved_area__level__name").annotate(**_AGG):
-        domain, channel, level = row["domain"], row["channel"], row["resolved_area__level__name"]
-        add("total", "", "", row)
-        add("domain", str(domain or ""), str(domains.get(domain, domain or "—")), row)
-        add("channel", str(channel or ""), str(channels.get(channel, channel or "—")), row)
-        add("level", level or "—", level or "—", row)
-    return {group: sorted(rows.values(), key=lambda r: (-r.total, r.label)) for group, rows in groups.items()}
-
-
-# --- the inbox driven from the actor's actions and from the open cases (a faster variant of inbox) ----------
-
-
-def _done_q(actor) -> Q:
-    """The cases ``actor`` acted on, as ``id IN (their actions' cases)``: both databases start from the actor's
-    actions (index on the actor) instead of testing every case for an action (SQLite's plan for EXISTS)."""
-    return Q(pk__in=CaseAction.objects.filter(actor=actor).values("case_id"))
-
-
-def _open_q(**conditions) -> Q:
-    """Open cases meeting ``conditions`` (columns of a state index only), as ``id IN (…)``: SQLite then starts
-    from the few open cases (the index covers the subquery) instead of from the areas of the visibility test
-    (its statistics average the state column: 50,000 rows a state at 500,000 cases)."""
-    conditions.setdefault("state__in", OPEN_STATES)
-    return Q(pk__in=Case.objects.filter(**conditions).values("pk"))
-
-
-def _mine_q_fast(actor) -> dict[str, Q]:
-    """``_mine_q`` with the assisting units' branch as ``id IN (open assignments)``: SQLite without statistics
-    otherwise probes every assignment of the unit for each working case."""
-    mine = _mine_q(actor)
-    units = _staffed(actor, Perm.CASE_HANDLE)
-    dept = _department_id(actor)
-    assist = Q(area_id__in=units) if units else Q(pk__in=[])
-    holder = Q(holder_area_id__in=units) if units else Q(pk__in=[])
-    if dept is not None:
-        holder |= Q(holder_department_id=dept)
-        assist |= Q(department_id=dept)
-    working = [State.DISPATCHED, State.HANDLING]
-    desks = _staffed(actor, Perm.CASE_DISPATCH)
-    desk = Q(desk_area_id__in=desks) if desks else Q(pk__in=[])
-    assisted = CaseAssignment.objects.filter(assist, role="assist", active=True, reported_at__isnull=True)
-    return {
-        "pending": mine["pending"],
-        "todo": (desk & Q(state__in=[State.ACCEPTED, State.REGISTERED, State.REPORTED]))
-        | (holder & Q(state__in=working))
-        | (Q(state__in=working + [State.REPORTED]) & Q(pk__in=assisted.values("case_id"))),
-    }
-
-
-def inbox_fast(*, actor, tab: str) -> QuerySet[Case]:
-    """``inbox``, the same rows in the same order; the done tab starts from the actor's actions, the overdue and
-    supervised tabs from the open cases, the todo tab's assisting branch from the open assignments."""
-    if tab in ("pending", "todo"):
-        qs = Case.objects.filter(_mine_q_fast(actor)[tab])
-    elif tab == "done":
-        qs = Case.objects.filter(_done_q(actor)).filter(visible_q(actor))
-    elif tab == "overdue":
-        qs = Case.objects.filter(_open_q(state__in=OPEN_STATES - {State.SUSPENDED}, deadline_at__lt=timezone.now()))
-        qs = qs.filter(visible_q(actor))
-    elif tab == "supervised":
-        qs = Case.objects.filter(_open_q(), supervision_deadline_at__isnull=False).filter(visible_q(actor))
-    else:
-        return inbox(actor=actor, tab=tab)
-    order = ("-created_at", "-id") if tab in ("pending", "done") else ("deadline_at", "id")
-    return qs.select_related(*_LIST_RELATED).order_by(*order)
-
-
-def inbox_counts_fast(*, actor) -> dict[str, int]:
-    """``inbox_counts``, the same counts, from ``inbox_fast``'s queries."""
-    now = timezone.now()
-    counts = {tab: Case.objects.filter(q).count() for tab, q in _mine_q_fast(actor).items()}
-    counts.update(Case.objects.filter(_open_q()).filter(visible_q(actor)).aggregate(
-        overdue=Count("pk", filter=Q(deadline_at__lt=now) & ~Q(state=State.SUSPENDED)),
-        supervised=Count("pk", filter=Q(supervision_deadline_at__isnull=False)),
-    ))
-    counts["done"] = inbox_fast(actor=actor, tab="done").count()
-    return counts

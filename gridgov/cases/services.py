@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from gridgov.areas.models import Area, Department, Post, Rank
 from gridgov.areas.scope import ROLE_PERMS, Perm, scope_for
 from gridgov.areas.selectors import locate_point
-from gridgov.cases import workflow
+from gridgov.cases import derived, workflow
 from gridgov.cases.errors import CaseErrorCode
 from gridgov.cases.models import (
     OPEN_STATES,
@@ -108,9 +108,9 @@ def _place(*, actor, area: Area | None, lng: float | None, lat: float | None) ->
 def _reporter_posts(actor) -> list[Post]:
     if actor is None or not getattr(actor, "is_authenticated", False):
         return []
-    from gridgov.areas.scope import active_posts
+    from gridgov.areas.scope import posts_of
 
-    return [p for p in active_posts(actor) if p.role in ("grid_worker", "grid_leader", "grid_police")]
+    return [p for p in posts_of(actor) if p.role in ("grid_worker", "grid_leader", "grid_police")]
 
 
 # --- deadlines -----------------------------------------------------------------------------------
@@ -225,8 +225,10 @@ def case_create(
     try:
         with transaction.atomic():
             case.save()
+            derived.reach_sync(case, new=True)
             action = _append(case, actor=actor, verb="create", from_state="", to_state=State.SUBMITTED,
                              note="", data={"channel": channel, "placed": placed}, at=now)
+            counted = derived.day_stat_share(case)
             if uploads:
                 from gridgov.cases.attachments import attachment_create
 
@@ -236,6 +238,8 @@ def case_create(
                 case = case_act(actor=actor, case=case, verb="self_handle")
             else:
                 _notify_desk(case)
+            # Last: the day rows are shared by every case of the day, locked from here to the commit.
+            derived.day_stats_apply(None, counted)
     except IntegrityError:
         if client_key:
             existing = _existing_for_key(actor=actor, source=source, client_key=client_key)
@@ -264,7 +268,7 @@ def _existing_for_key(*, actor, source, client_key: str) -> Case | None:
 
 def _append(case: Case, *, actor, verb: str, from_state: str, to_state: str, note: str = "",
             data: dict | None = None, at: dt.datetime | None = None, actor_name: str = "") -> CaseAction:
-    return CaseAction.objects.create(
+    action = CaseAction.objects.create(
         case=case,
         verb=verb,
         actor=actor if getattr(actor, "pk", None) else None,
@@ -275,6 +279,9 @@ def _append(case: Case, *, actor, verb: str, from_state: str, to_state: str, not
         data=data or {},
         at=at or timezone.now(),
     )
+    if action.actor_id is not None:
+        derived.participant_touch(case_id=case.pk, user_id=action.actor_id, at=action.at)
+    return action
 
 
 def case_act(
@@ -323,13 +330,16 @@ def case_act(
         unexpected = sorted(set(params) - _handler_params(handler))
         if unexpected and handler is not _no_change:
             raise _invalid(_("Unexpected input: %(names)s.") % {"names": ", ".join(unexpected)})
+        counted = derived.day_stat_share(locked)
         data = handler(actor, locked, note=note, **params) or {}
         if transition.target is not None:
             locked.state = transition.target
         locked.updated_at = timezone.now()
         locked.save()
+        derived.reach_sync(locked)
         _append(locked, actor=actor, verb=verb, from_state=from_state, to_state=locked.state, note=note,
                 data=data, actor_name=_("reporter") if public else "")
+        derived.day_stats_apply(counted, derived.day_stat_share(locked))  # last: shared rows, locked to the commit
     if isinstance(case, Case) and case is not locked:  # the caller's object follows the saved case
         case.__dict__.update({k: v for k, v in locked.__dict__.items() if not k.startswith("_")})
         case.__dict__.pop("_assists", None)

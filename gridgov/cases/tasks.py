@@ -1,8 +1,9 @@
-"""Background work of cases (huey): the deadline sweep."""
+"""Background work of cases (huey): the deadline sweep; the nightly rebuild of the rows derived from the cases."""
 
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
+from gridgov.cases import derived
 from gridgov.cases.services import cases_sweep_deadlines
 
 
@@ -11,3 +12,10 @@ def sweep_case_deadlines() -> dict[str, int]:
     """Every quarter of an hour: warn before the deadline, urge the day after it, escalate what is still overdue
     after the grace. Each step shows in the case's timeline."""
     return cases_sweep_deadlines()
+
+
+@db_periodic_task(crontab(hour="3", minute="10"))
+def rebuild_case_rows() -> dict[str, int]:
+    """Every night: the rows derived from the cases written anew, so that the statistics follow the area tree by
+    the next day (a village moved to another town counts there; the services keep the rows as cases change)."""
+    return derived.rebuild()

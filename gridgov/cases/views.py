@@ -78,8 +78,11 @@ def _case(request, case_id: int):
         raise Http404 from exc
 
 
-def _page(request, qs):
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+def _page(request, qs, count: int | None = None):
+    paginator = Paginator(qs, PAGE_SIZE)
+    if count is not None:
+        paginator.count = count  # known already (the inbox's tab counts)
+    page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return page, query.urlencode()
@@ -125,7 +128,7 @@ def inbox(request):
     tab = request.GET.get("tab", "")
     if tab not in selectors.INBOX_TABS:
         tab = next((t for t in ("pending", "todo") if counts.get(t)), "todo")
-    page, query = _page(request, selectors.inbox(actor=user, tab=tab))
+    page, query = _page(request, selectors.inbox(actor=user, tab=tab), counts[tab])
     notifications = selectors.notifications_unread(actor=user)
     return render(request, "cases/inbox.html", {
         "tab": tab, "tabs": _tabs(counts), "page": _marked(page), "query": query,

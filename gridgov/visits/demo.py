@@ -156,7 +156,7 @@ def _moments(rng: random.Random, every_days: int, diligence: float, start: dt.da
         if rng.random() < diligence:
             day = t.astimezone(zone).replace(hour=rng.randrange(8, 19), minute=rng.randrange(60), second=0,
                                              microsecond=0)
-            if day < now:
+            if start <= day < now:  # the working hour drawn may fall before the history starts, or after now
                 yield day
             t += dt.timedelta(days=every_days * rng.uniform(0.7, 1.0))
         else:

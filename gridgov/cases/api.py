@@ -10,9 +10,9 @@ from ninja.pagination import paginate
 from ninja.responses import Status
 
 from gridgov.areas import selectors as area_selectors
-from gridgov.areas.scope import Perm
 from gridgov.cases import selectors, services, workflow
-from gridgov.cases.models import Case, Category, Domain
+from gridgov.cases.intake import area_named, case_file, category_named, submission_accept, unknown
+from gridgov.cases.models import Case, Domain
 from gridgov.cases.schemas import (
     MAX_ID,
     CaseCreated,
@@ -36,13 +36,13 @@ from gridgov.cases.schemas import (
     RateIn,
     StatsOut,
     StatsQuery,
+    SubmissionOut,
     SuperviseIn,
     SuspendIn,
     TaxonomyIn,
 )
-from gridgov.core.errors import ApplicationError, ErrorCode, NotFound
+from gridgov.core.errors import NotFound
 from gridgov.core.pagination import Counted, Pagination
-from gridgov.registry import selectors as registry_selectors
 
 router = Router(tags=["cases"])
 
@@ -52,60 +52,26 @@ CaseId = Path(..., ge=1, le=MAX_ID, description="the case's id")
 # --- looking up what a body names -----------------------------------------------------------------------
 
 
-def _unknown(field: str, message: str) -> ApplicationError:
-    return ApplicationError(ErrorCode.INVALID_INPUT, message, fields={field: [message]}, status=422)
-
-
-def _absent(field: str, message: str) -> ApplicationError:
-    """Something named by the body that the caller cannot see: 404, as if absent, with the field."""
-    return ApplicationError(ErrorCode.NOT_FOUND, message, fields={field: [message]}, status=404)
-
-
-def _category(code: str | None, field: str = "category") -> Category | None:
-    if code is None:
-        return None
-    category = selectors.categories_active().filter(code=code).first()
-    if category is None:
-        raise _unknown(field, "Unknown or retired category.")
-    return category
-
-
 def _domain(code: str | None) -> Domain | None:
     if code is None:
         return None
     domain = selectors.taxonomy().filter(code=code).first()
     if domain is None:
-        raise _unknown("domain", "Unknown domain.")
+        raise unknown("domain", "Unknown domain.")
     return domain
-
-
-def _area(request, code: str | None, field: str = "area"):
-    if code is None:
-        return None
-    try:
-        return area_selectors.area_get(actor=request.user, code=code, perm=Perm.CASE_VIEW)
-    except NotFound:
-        raise _absent(field, "No such area.") from None
-
-
-def _lookup(getter, field: str, **kwargs):
-    try:
-        return getter(**kwargs)
-    except NotFound as exc:
-        raise _absent(field, exc.message) from None
 
 
 def _unit_area(case: Case, code: str, field: str):
     try:
         return selectors.dispatch_area(case=case, code=code)
     except NotFound:
-        raise _unknown(field, "No such area below the case's desk.") from None
+        raise unknown(field, "No such area below the case's desk.") from None
 
 
 def _unit_department(pk: int, field: str, departments: list):
     found = next((d for d in departments if d.pk == pk), None)
     if found is None:
-        raise _unknown(field, "No such department within the reach of the case's desk.")
+        raise unknown(field, "No such department within the reach of the case's desk.")
     return found
 
 
@@ -147,27 +113,32 @@ def _fresh_detail(request, case: Case) -> Case:
 # --- intake and reads ----------------------------------------------------------------------------------
 
 
-@router.post("/cases", response={200: CaseCreated, 201: CaseCreated},
+@router.post("/cases", response={200: CaseCreated, 201: CaseCreated, 202: SubmissionOut},
              summary="File a case (grid worker, hotline, petition, deputies); a retry with the same client_key "
                      "returns the same case with 200. The answer is the case as lists show it; its detail with "
-                     "the timeline is at the Location.")
+                     "the timeline is at the Location.",
+             description="With the header `Prefer: respond-async` the case is only accepted here and filed in the "
+                         "background: the answer is 202 with the submission (its tracking code at once; its status, "
+                         "then the case or the error, at the Location: /api/v1/cases/submissions/{id}). A retry with "
+                         "the same client_key answers with the same submission.")
 def create_case(request, response: HttpResponse, payload: CaseCreateIn):
-    actor = request.user
-    household = (_lookup(registry_selectors.household_get, "household_id", actor=actor, pk=payload.household_id)
-                 if payload.household_id else None)
-    person = (_lookup(registry_selectors.person_get, "person_id", actor=actor, pk=payload.person_id)
-              if payload.person_id else None)
+    if "respond-async" in request.headers.get("Prefer", ""):
+        submission, _new = submission_accept(actor=request.user, data=payload.dict())
+        response["Location"] = f"/api/v1/cases/submissions/{submission.pk}"
+        response["Preference-Applied"] = "respond-async"
+        return Status(202, submission)
     started = timezone.now()
-    case = services.case_create(
-        actor=actor, channel=payload.channel, description=payload.description, title=payload.title,
-        category=_category(payload.category), urgency=payload.urgency, area=_area(request, payload.area),
-        lng=payload.lng, lat=payload.lat, address=payload.address, reporter_name=payload.reporter_name,
-        reporter_phone=payload.reporter_phone, household=household, person=person, client_key=payload.client_key,
-        handle_directly=payload.handle_directly,
-    )
+    case = case_file(actor=request.user, data=payload.dict())
     response["Location"] = f"/api/v1/cases/{case.pk}"
     # A retry finds the case filed by an earlier request, so before this one started.
     return Status(200 if case.created_at < started else 201, case)
+
+
+@router.get("/cases/submissions/{submission_id}", response=SubmissionOut,
+            summary="A case accepted with Prefer: respond-async: queued, filed (with the case) or refused (with the "
+                    "error a synchronous request would have been answered with)")
+def get_submission(request, submission_id: int = Path(..., ge=1, le=MAX_ID, description="the submission's id")):
+    return selectors.submission_get(actor=request.user, pk=submission_id)
 
 
 @router.get("/cases", response=list[CaseOut], summary="The cases I may see, filtered, newest first")
@@ -175,8 +146,8 @@ def create_case(request, response: HttpResponse, payload: CaseCreateIn):
 def list_cases(request, q: Query[CaseQuery]):
     text, possible = _search_text(q.q)
     filters = selectors.CaseFilters(
-        state=list(q.state) or None, domain=_domain(q.domain), category=_category(q.category),
-        area=_area(request, q.area), overdue=q.overdue, channel=q.channel or "", created_from=q.created_from,
+        state=list(q.state) or None, domain=_domain(q.domain), category=category_named(q.category),
+        area=area_named(request.user, q.area), overdue=q.overdue, channel=q.channel or "", created_from=q.created_from,
         created_to=q.created_to, text=text if possible else "",
     )
     cases = selectors.case_list(actor=request.user, filters=filters)
@@ -199,7 +170,7 @@ def inbox(request, tab: InboxTab):
 @router.get("/cases/stats", response=StatsOut,
             summary="结案率, 按期结案率, 返工率, 满意率 in total and by domain, channel and level resolved")
 def stats(request, q: Query[StatsQuery]):
-    found = selectors.case_stats(actor=request.user, area=_area(request, q.area), created_from=q.created_from,
+    found = selectors.case_stats(actor=request.user, area=area_named(request.user, q.area), created_from=q.created_from,
                                  created_to=q.created_to)
     return {"total": found["total"][0], "domain": found["domain"], "channel": found["channel"],
             "level": found["level"]}
@@ -232,7 +203,7 @@ def _simple(request, case_id: int, verb: str, payload: NoteIn | None) -> Case:
 
 def _taxonomy(payload: TaxonomyIn) -> dict:
     """The optional corrections of an accept, a register or a dispatch, looked up."""
-    params = {"category": _category(payload.category), "urgency": payload.urgency}
+    params = {"category": category_named(payload.category), "urgency": payload.urgency}
     return {k: v for k, v in params.items() if v is not None}
 
 
@@ -374,11 +345,11 @@ def merge(request, payload: MergeIn, case_id: int = CaseId):
     case = selectors.case_get(actor=request.user, pk=case_id)
     number = payload.duplicate_of
     if int(number[8:]) > MAX_ID:
-        raise _unknown("duplicate_of", "No such case.")
+        raise unknown("duplicate_of", "No such case.")
     try:
         original = selectors.case_get_by_number(actor=request.user, number=number)
     except NotFound:
-        raise _unknown("duplicate_of", "No such case.") from None
+        raise unknown("duplicate_of", "No such case.") from None
     return _done(request, case, "merge", payload.note, {"duplicate_of": original})
 
 
@@ -418,7 +389,7 @@ def put_category(request, code: str, payload: CategoryIn):
     if payload.default_level is not None:
         level = area_selectors.level_list().filter(name=payload.default_level).first()
         if level is None:
-            raise _unknown("default_level", "Unknown area level.")
+            raise unknown("default_level", "Unknown area level.")
     category = services.category_save(
         actor=request.user, domain=domain, code=code, name=payload.name, urgency=payload.urgency,
         deadline_days=payload.deadline_days, deadline_hours=payload.deadline_hours,

@@ -12,3 +12,4 @@ class CasesConfig(AppConfig):
 
         crypto.register_sealed_column("cases.Case", "reporter_phone_sealed")
         crypto.register_sealed_column("cases.CaseSource", "secret_sealed")
+        crypto.register_sealed_column("cases.CaseSubmission", "reporter_phone_sealed")

@@ -448,3 +448,36 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class SubmissionStatus(models.TextChoices):
+    QUEUED = "queued", _("queued")
+    FILED = "filed", _("filed")
+    REFUSED = "refused", _("refused")
+
+
+class CaseSubmission(models.Model):
+    """A case accepted for filing later: ``POST /api/v1/cases`` with ``Prefer: respond-async`` writes this row and
+    answers 202; a background task files it with the same service as a synchronous request (``intake.case_file``)
+    and records the case, or the error a synchronous request would have answered with."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    client_key = models.CharField(max_length=64, null=True, blank=True)
+    tracking_code = models.CharField(max_length=16, unique=True)
+    data = models.JSONField(help_text="the request's body as validated, without the phone")
+    reporter_phone_sealed = models.TextField(blank=True)
+    status = models.CharField(max_length=8, choices=SubmissionStatus.choices, default=SubmissionStatus.QUEUED)
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    error = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    filed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["actor", "client_key"], condition=Q(client_key__isnull=False),
+                                    name="submission_actor_key"),
+        ]
+        indexes = [models.Index(fields=["received_at"], condition=Q(status="queued"), name="submission_queued")]
+
+    def __str__(self) -> str:
+        return f"{self.tracking_code} {self.status}"

@@ -445,3 +445,33 @@ class StatsOut(Schema):
 
 class PhoneOut(Schema):
     phone: str
+
+
+class SubmissionError(Schema):
+    status: int
+    code: str
+    message: str
+    fields: dict[str, list[str]]
+
+
+class SubmissionOut(Schema):
+    """A case accepted for filing in the background (``Prefer: respond-async``)."""
+
+    id: int
+    status: Literal["queued", "filed", "refused"]
+    tracking_code: str = Field(..., description="the case's tracking code once it is filed")
+    client_key: str | None
+    received_at: dt.datetime
+    filed_at: dt.datetime | None
+    case_id: int | None
+    case_number: str | None
+    error: SubmissionError | None = Field(None, description="why it was refused: the answer a synchronous request "
+                                                            "would have had")
+
+    @staticmethod
+    def resolve_case_number(obj) -> str | None:
+        return obj.case.number if obj.case_id else None
+
+    @staticmethod
+    def resolve_error(obj) -> dict | None:
+        return obj.error or None

@@ -24,6 +24,7 @@ from gridgov.cases.models import (
     CaseDayStat,
     CaseParticipant,
     CaseReach,
+    CaseSubmission,
     Category,
     Channel,
     Domain,
@@ -538,3 +539,14 @@ def public_area_outlines(*, depth: int = 2, limit: int = 200) -> list[Area]:
     return list(Area.objects.annotate(path_len=Length("path"))
                 .filter(geometry__isnull=False, path_len__lte=PATH_STEP * depth)
                 .order_by("path").only("name", "code", "path", "geometry")[:limit])
+
+
+# --- submissions -------------------------------------------------------------------------------------------------
+
+
+def submission_get(*, actor, pk: int) -> CaseSubmission:
+    """One of the actor's own submissions (nobody else's: another's looks absent)."""
+    found = CaseSubmission.objects.select_related("case").filter(pk=pk, actor_id=getattr(actor, "pk", None)).first()
+    if found is None:
+        raise NotFound("No such submission.")
+    return found

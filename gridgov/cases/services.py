@@ -155,9 +155,13 @@ def case_create(
     source: CaseSource | None = None,
     uploads: Iterable = (),
     handle_directly: bool = False,
+    tracking_code: str | None = None,
+    at: dt.datetime | None = None,
 ) -> Case:
     """File a case from any channel. Idempotent by ``client_key``: a retry returns the case already filed
     (found when the insert meets the unique key, so that a first submission costs no lookup).
+
+    ``tracking_code`` and ``at`` (when it was reported) come from a submission accepted earlier and filed now.
 
     The case returned carries its area, desk, category and domain, so that the answer needs no query."""
     if channel not in Channel.values:
@@ -196,9 +200,9 @@ def case_create(
                                 and scope_for(actor, Perm.CASE_HANDLE).contains(area.path)):
         raise PermissionDenied(_("Only the grid's own staff can handle a report directly."))
 
-    now = timezone.now()
+    now = at or timezone.now()
     case = Case(
-        tracking_code=new_tracking_code(),
+        tracking_code=tracking_code or new_tracking_code(),
         title=title,
         description=description,
         category=category,

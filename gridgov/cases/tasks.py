@@ -1,10 +1,24 @@
-"""Background work of cases (huey): the deadline sweep; the nightly rebuild of the rows derived from the cases."""
+"""Background work of cases (huey): filing the submissions accepted for later, the deadline sweep, the nightly
+rebuild of the rows derived from the cases."""
 
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task
+from huey.contrib.djhuey import db_periodic_task, db_task
 
-from gridgov.cases import derived
+from gridgov.cases import derived, intake
 from gridgov.cases.services import cases_sweep_deadlines
+
+
+@db_task()
+def file_case_submission(pk: int) -> str | None:
+    """File one submission accepted with ``Prefer: respond-async`` (queued after its commit)."""
+    submission = intake.submission_file(pk)
+    return submission.status if submission is not None else None
+
+
+@db_periodic_task(crontab(minute="*"))
+def file_left_submissions() -> int:
+    """Every minute: file the submissions still queued a minute after they came (a consumer was down)."""
+    return intake.submissions_file_left()
 
 
 @db_periodic_task(crontab(minute="*/15"))

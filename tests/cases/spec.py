@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from gridgov.areas.models import Department
 from gridgov.cases import services
-from gridgov.cases.models import Case, CaseAction, CaseAssignment, Category, Channel, Notification
+from gridgov.cases.models import Case, CaseAction, CaseAssignment, CaseSubmission, Category, Channel, Notification
 from gridgov.core.models import AuditEvent
 from tests.areas.matrix import ROLES, ROOTS, SIDES  # noqa: F401  (re-exported)
 
@@ -190,4 +190,5 @@ def snapshot() -> tuple:
         list(CaseAssignment.objects.order_by("pk").values()),
         Notification.objects.count(),
         AuditEvent.objects.count(),
+        CaseSubmission.objects.count(),
     )

@@ -261,8 +261,9 @@ def test_notifications_are_ones_own(tree, users, as_role, role):
 
 
 UNAUTHENTICATED = {"code": "unauthenticated", "message": "Log in first: send a valid bearer token.", "fields": {}}
-ENDPOINTS = [("post", "/cases"), ("get", "/cases"), ("get", "/cases/inbox"), ("get", "/cases/inbox/todo"),
-             ("get", "/cases/stats"), ("get", "/cases/1"), ("post", "/cases/1/reveal-phone"),
+ENDPOINTS = [("post", "/cases"), ("get", "/cases/submissions/1"), ("get", "/cases"), ("get", "/cases/inbox"),
+             ("get", "/cases/inbox/todo"), ("get", "/cases/stats"), ("get", "/cases/1"),
+             ("post", "/cases/1/reveal-phone"),
              ("get", "/notifications"), ("post", "/notifications/read"), ("get", "/case-domains"),
              ("put", "/case-categories/risk_water")] + [
     ("post", f"/cases/1/{verb.replace('_', '-')}") for verb in ACTS]
@@ -285,8 +286,8 @@ def test_every_endpoint_is_in_the_matrix():
     for path, view in router.path_operations.items():
         for op in view.operations:
             for method in op.methods:
-                routes.add((method.lower(), path.replace("{case_id}", "1").replace("{tab}", "todo")
-                            .replace("{code}", "risk_water")))
+                routes.add((method.lower(), path.replace("{case_id}", "1").replace("{submission_id}", "1")
+                            .replace("{tab}", "todo").replace("{code}", "risk_water")))
     assert routes == set(ENDPOINTS)
 
 

@@ -19,7 +19,8 @@ BROWSER_TESTS = [
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic"]
 # The dictionaries the data migrations seed. A transactional test starts from emptied tables; restoring them by
-# serialized rollback clashes with other transactional tests, so they are seeded again.
+# serialized rollback clashes with other transactional tests, so they are seeded again (for every transactional
+# test: _reseeded in tests/conftest.py).
 SEEDS = ("gridgov.registry.migrations.0002_seed_tags", "gridgov.cases.migrations.0002_seed_taxonomy",
          "gridgov.core.migrations.0003_seed_calendar")
 

@@ -20,9 +20,11 @@ from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth import get_user_model
+from pytest_django.fixtures import validate_django_db
 
 from gridgov.areas import services
 from gridgov.areas.models import AreaKind, Rank, Role, Slot, Staff
+from tests.browser import reseed
 
 PASSWORD = "Test-pass-2026"
 
@@ -37,6 +39,41 @@ def square(lng: float, lat: float, size: float = 0.01) -> dict:
 @pytest.fixture(autouse=True)
 def _fast_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _django_db_of(item: pytest.Item) -> tuple[bool, bool]:
+    """(transactional, serialized rollback) for a test, as pytest-django decides them."""
+    marker = item.get_closest_marker("django_db")
+    transaction, reset_sequences, _databases, serialized_rollback, _apps = (
+        validate_django_db(marker) if marker else (False, False, None, False, None)
+    )
+    fixtures = set(getattr(item, "fixturenames", ()))
+    transactional = bool(
+        transaction or reset_sequences or fixtures & {"transactional_db", "live_server", "django_db_reset_sequences"}
+    )
+    return transactional, bool(serialized_rollback or "django_db_serialized_rollback" in fixtures)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Serialized rollback breaks depending on which transactional test ran before: after one without it, the flush
+    runs post_migrate, which creates the content types and permissions again under new ids (sequences are not
+    reset); restoring the serialized rows (content type 1 is admin.logentry) then violates their unique keys. All
+    transactional tests therefore start from flushed tables and get the seeded dictionaries from ``_reseeded``."""
+    serialized = [item.nodeid for item in items if _django_db_of(item)[1]]
+    if serialized:
+        raise pytest.UsageError(
+            "serialized_rollback clashes with the other transactional tests (see tests/conftest.py); the seeded "
+            "dictionaries are seeded again anyway:\n  " + "\n  ".join(serialized)
+        )
+
+
+@pytest.fixture(autouse=True)
+def _reseeded(request):
+    """A transactional test starts from the migrated database or, after another one, from emptied tables (with
+    the content types and permissions only); either way it gets the dictionaries the data migrations seed."""
+    if _django_db_of(request.node)[0]:
+        request.getfixturevalue("transactional_db")
+        reseed()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from gridgov.cases.models import CaseAction
 from gridgov.core.errors import ApplicationError
 from tests.cases.spec import prepare
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)  # keeps the seeded taxonomy
+pytestmark = pytest.mark.django_db(transaction=True)  # the seeded taxonomy: _reseeded in tests/conftest.py
 
 PATIENCE = 30  # seconds before giving up on a thread that never blocks or never ends (a hang, not a timing check)
 

@@ -367,7 +367,7 @@ def test_methods_and_unknown_paths(client, tree):
 # --- an existing client, over the wire -----------------------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_georeport_client_against_the_live_server(live_server, tree, users):
     georeport = pytest.importorskip("georeport", reason="the georeport client is a test dependency")
     requests = pytest.importorskip("requests")

@@ -13,7 +13,14 @@ in flight for each endpoint in turn, on the same machine, and prints req/s and p
 
 - ``GET /bench/trivial`` and ``POST /bench/insert`` (the references);
 - ``POST /api/v1/cases`` as the demo's grid worker (a point in his grid, a category) and as the county's hotline
-  operator (a grid's area code, a category, the caller's phone), each request with its own client_key.
+  operator (a grid's area code, a category, the caller's phone), each request with its own client_key: filed
+  within the request (201), then accepted for filing in the background (``Prefer: respond-async``, 202).
+
+The background filing runs as in production: ``gridgov run_huey --workers 2 --worker-type thread`` at nice 10
+beside gunicorn (without its periodic tasks, which would sweep the demo cases' deadlines in the middle of a
+measurement), with Redis as the queue when a server answers on 127.0.0.1:6379 (database 13, emptied first), else
+huey's SQLite file. After the load the script waits until every submission is filed and prints how long that took
+and the delay from acceptance to filing.
 
 The target line is the issue's: the case endpoint at 50% or more of the one-row insert's rate, p99 ≤ 100 ms. A
 benchmark: it prints PASS or FAIL, it never asserts.
@@ -42,6 +49,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/gridgov_bench_intake"
 WORKERS, CLIENTS, PROCESSES = 2, 50, 2
 WARMUP_S, SECONDS = 3.0, 15.0
+REDIS_URL = "redis://127.0.0.1:6379/13"
+DRAIN_LIMIT_S = 900.0
 TARGET_SHARE, TARGET_P99_MS = 0.5, 100.0
 DESCRIPTIONS = ["路灯损坏两盏，夜间出行不便", "村道护栏被撞坏，存在安全隐患", "垃圾收集点长期未清运，异味严重",
                 "自来水管破裂，路面积水", "两户村民因院墙滴水问题产生纠纷"]
@@ -123,6 +132,9 @@ def run(url: str, data_dir: Path, args) -> int:
     server_env.update({"GRIDGOV_SECRET_KEY": secrets.token_urlsafe(40), "GRIDGOV_CONN_MAX_AGE": "60",
                        "DJANGO_SETTINGS_MODULE": "bench.refsite_settings",
                        "PYTHONPATH": str(PROJECT_DIR) + os.pathsep + server_env.get("PYTHONPATH", "")})
+    queue = "Redis (" + REDIS_URL + ")" if empty_redis(REDIS_URL) else "huey's SQLite file"
+    if queue.startswith("Redis"):
+        server_env["GRIDGOV_REDIS_URL"] = REDIS_URL
     port = free_port()
     log = (data_dir / "gunicorn.log").open("wb")
     server = subprocess.Popen(  # noqa: S603  (our own interpreter and the installed gunicorn)
@@ -130,17 +142,25 @@ def run(url: str, data_dir: Path, args) -> int:
          "--bind", f"127.0.0.1:{port}", "--timeout", "120"],
         env=server_env, cwd=PROJECT_DIR, stdout=log, stderr=subprocess.STDOUT,
     )
+    consumer = subprocess.Popen(  # noqa: S603  (the project's own command, as docs/deploy.md runs it)
+        [sys.executable, "-m", "gridgov", "run_huey", "--workers", "2", "--worker-type", "thread",
+         "--no-periodic", "--logfile", str(data_dir / "huey.log")],
+        env=server_env, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: os.nice(10),  # noqa: PLW1509  (as the systemd unit of docs/deploy.md: Nice=10)
+    )
     try:
         if not wait_ready(port, server):
             print("gunicorn did not start:\n" + (data_dir / "gunicorn.log").read_text()[-3000:])
             return 1
+        print(f"background filing: gridgov run_huey, 2 thread workers at nice 10, queue in {queue}")
         return measure(port, info, args, url)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for process in (server, consumer):
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
         log.close()
 
 
@@ -167,11 +187,16 @@ def measure(port: int, info: dict, args, url: str) -> int:
     def insert(tag: str, i: int, rng) -> bytes:
         return post("/bench/insert", port, {"n": i}, None)
 
+    def later(make):
+        return lambda tag, i, rng: make(tag, i, rng).replace(b"\r\n\r\n", b"\r\nPrefer: respond-async\r\n\r\n", 1)
+
     phases = [
         ("GET /bench/trivial (reference)", lambda tag, i, rng: trivial, 200),
         ("POST /bench/insert, one ORM row (reference)", insert, 201),
         ("POST /api/v1/cases, grid worker (point)", grid_worker_case, 201),
         ("POST /api/v1/cases, hotline (area code)", hotline_case, 201),
+        ("  the same, Prefer: respond-async, grid worker", later(grid_worker_case), 202),
+        ("  the same, Prefer: respond-async, hotline", later(hotline_case), 202),
     ]
     load_before = os.getloadavg()
     print(f"\ngunicorn sync workers: {args.workers}; {args.clients} concurrent clients in {PROCESSES} processes; "
@@ -190,6 +215,7 @@ def measure(port: int, info: dict, args, url: str) -> int:
             print(f"  first unexpected answer: {sample[:300]!r}")
     load_after = os.getloadavg()
     print(f"load average after: {load_after[0]:.2f} (1 min), {load_after[1]:.2f} (5 min)")
+    drain(url)
     print("latency: from connecting to the last byte of the answer, as the client sees it; errors: answers other "
           "than the expected status (they count in neither req/s nor latency)")
     created = count_cases(url)
@@ -336,6 +362,45 @@ def _generator(port, make, expect, threads, window, start, index, queue) -> None
     for thread in pool:
         thread.join()
     queue.put(([ms for out in results for ms in out], sum(failures), first[0] if first else b""))
+
+
+def drain(url: str) -> None:
+    """Wait until the background workers have filed every submission; print how long it took and the delays."""
+    import psycopg
+
+    stopped = time.monotonic()
+    with psycopg.connect(url.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+        while (left := conn.execute("SELECT count(*) FROM cases_casesubmission WHERE status = 'queued'")
+               .fetchone()[0]) and time.monotonic() - stopped < DRAIN_LIMIT_S:
+            time.sleep(0.5)
+        waited = time.monotonic() - stopped
+        rows = conn.execute("SELECT status, count(*), min(received_at), max(filed_at) FROM cases_casesubmission "
+                            "GROUP BY status ORDER BY status").fetchall()
+        delays = [r[0] for r in conn.execute(
+            "SELECT extract(epoch FROM filed_at - received_at) FROM cases_casesubmission WHERE filed_at IS NOT NULL")]
+    counts = {status: n for status, n, _first, _last in rows}
+    filed = counts.get("filed", 0)
+    first = min((r[2] for r in rows), default=None)
+    last = max((r[3] for r in rows if r[3] is not None), default=None)
+    span = (last - first).total_seconds() if first and last else float("nan")
+    print(f"\nbackground filing: {filed:,} filed, {counts.get('refused', 0):,} refused, {left:,} still queued; "
+          f"the queue was empty {waited:.1f} s after the load stopped; {filed / span if span else 0:,.0f} cases/s "
+          f"from the first acceptance to the last filing ({span:.1f} s)")
+    if len(delays) > 1:
+        q = statistics.quantiles(delays, n=100)
+        print(f"delay from acceptance to filing: p50 {q[49]:.1f} s, p99 {q[98]:.1f} s, max {max(delays):.1f} s")
+
+
+def empty_redis(url: str) -> bool:
+    """Whether Redis answers at ``url``; if so its database is emptied for the run's queue."""
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        client.flushdb()
+        return True
+    except Exception:  # noqa: BLE001  (no Redis: huey's SQLite queue)
+        return False
 
 
 def count_cases(url: str) -> int:

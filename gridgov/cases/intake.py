@@ -14,8 +14,9 @@ and filed as fast as the workers go.
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import nullcontext
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -116,7 +117,9 @@ def submission_accept(*, actor, data: dict) -> tuple[CaseSubmission, bool]:
         reporter_phone_sealed=crypto.encrypt(phone) if phone else "",
     )
     try:
-        with transaction.atomic():
+        # Outside a transaction the insert is one statement of its own (no BEGIN and COMMIT around it), and a
+        # refused one leaves nothing to roll back; inside one, a savepoint keeps the transaction usable.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
             submission.save()
     except IntegrityError:
         existing = CaseSubmission.objects.filter(actor=actor, client_key=submission.client_key).first()
@@ -133,8 +136,10 @@ def submission_file(pk: int) -> CaseSubmission | None:
     """File one queued submission: the case, or the error a synchronous request would have been answered with.
     None when it is not queued (filed already, or being filed by another worker)."""
     with transaction.atomic():
+        # The submission's row alone: locking the actor's row too would make a second worker skip every other
+        # submission of the same reporter.
         submission = (
-            CaseSubmission.objects.select_for_update(skip_locked=True)
+            CaseSubmission.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("actor")
             .filter(pk=pk, status=SubmissionStatus.QUEUED)
             .first()

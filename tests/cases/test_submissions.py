@@ -175,3 +175,39 @@ def test_the_minute_task_files_what_was_left_queued(tree, users, as_role):
         ("left-0", "filed"), ("left-1", "filed"), ("left-2", "queued")]
     assert intake.submission_file(CaseSubmission.objects.get(client_key="left-0").pk) is None  # filed once only
     assert Case.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_files_while_the_reporters_row_is_locked(tree, users):
+    """Two workers file two submissions of one reporter at once: the first must not lock the reporter's row for
+    the second to skip (PostgreSQL; SQLite has no row locks)."""
+    import threading
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL only")
+    actor = users.county_operator
+    submission = CaseSubmission.objects.create(actor=actor, tracking_code="LOCKED0001", data=hotline_call(
+        tree.grid_a.code, "locked-1"))
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():  # as an update of the user (its last login, another worker's lock) holds it
+        try:
+            with transaction.atomic():
+                get_user_model().objects.select_for_update(no_key=True).get(pk=actor.pk)
+                holding.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holding.wait(30)
+        filed = intake.submission_file(submission.pk)
+    finally:
+        release.set()
+        thread.join(30)
+    assert filed is not None and filed.status == SubmissionStatus.FILED and filed.case is not None

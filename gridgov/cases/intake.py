@@ -179,3 +179,11 @@ def submissions_file_left(*, older_than: dt.timedelta = dt.timedelta(minutes=1),
         .values_list("pk", flat=True)[:limit]
     )
     return sum(1 for pk in list(left) if submission_file(pk) is not None)
+
+
+def submissions_prune(*, keep: dt.timedelta = dt.timedelta(days=30)) -> int:
+    """Forget the submissions filed or refused longer than ``keep`` ago (a retry with the same key still finds the
+    case by its key); queued ones stay."""
+    deleted, _rows = (CaseSubmission.objects.exclude(status=SubmissionStatus.QUEUED)
+                      .filter(filed_at__lt=timezone.now() - keep).delete())
+    return deleted

@@ -1,11 +1,12 @@
 """Background work of cases (huey): filing the submissions accepted for later, the deadline sweep, the nightly
-rebuild of the rows derived from the cases."""
+rebuild of the rows derived from the cases, the nightly prune of intake rows."""
 
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
 from gridgov.cases import derived, intake
 from gridgov.cases.services import cases_sweep_deadlines
+from gridgov.cases.webhooks import webhook_deliveries_prune
 
 
 @db_task()
@@ -35,3 +36,10 @@ def rebuild_case_rows() -> dict[str, int]:
     participant rows do not depend on the tree's shape: rewriting them (minutes at 500,000 cases, with their rows
     locked) is left to ``gridgov cases-rebuild``."""
     return {"day_stats": derived.day_stats_rebuild()}
+
+
+@db_periodic_task(crontab(hour="3", minute="40"))
+def prune_intake_rows() -> dict[str, int]:
+    """Every night: forget webhook signatures too old to be replayed (a replay is refused as stale anyway) and the
+    submissions filed or refused more than 30 days ago."""
+    return {"webhook_deliveries": webhook_deliveries_prune(), "submissions": intake.submissions_prune()}

@@ -211,3 +211,21 @@ def test_a_worker_files_while_the_reporters_row_is_locked(tree, users):
         release.set()
         thread.join(30)
     assert filed is not None and filed.status == SubmissionStatus.FILED and filed.case is not None
+
+
+def test_the_nightly_prune_forgets_old_submissions_and_webhook_signatures(tree, users):
+    from gridgov.cases.models import CaseSource, WebhookDelivery
+    from gridgov.cases.tasks import prune_intake_rows
+
+    now = timezone.now()
+    old, recent = now - dt.timedelta(days=31), now - dt.timedelta(days=29)
+    for code, status, filed_at in [("OLDFILED01", "filed", old), ("OLDREFUSE1", "refused", old),
+                                   ("NEWFILED01", "filed", recent), ("QUEUED0001", "queued", None)]:
+        CaseSubmission.objects.create(actor=users.county_operator, tracking_code=code, data={}, status=status,
+                                      filed_at=filed_at, received_at=old)
+    source = CaseSource.objects.create(name="视频 AI", channel="video_ai")
+    WebhookDelivery.objects.create(source=source, signature="a" * 64, received_at=now - dt.timedelta(hours=1))
+    WebhookDelivery.objects.create(source=source, signature="b" * 64, received_at=now)
+    assert prune_intake_rows.call_local() == {"webhook_deliveries": 1, "submissions": 2}
+    assert sorted(CaseSubmission.objects.values_list("tracking_code", flat=True)) == ["NEWFILED01", "QUEUED0001"]
+    assert list(WebhookDelivery.objects.values_list("signature", flat=True)) == ["b" * 64]

@@ -29,6 +29,14 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"GRIDGOV_{name} must be an integer, got {raw!r}") from exc
 
 
+def env_map(name: str) -> dict[str, str]:
+    """``key=value`` pairs separated by commas (``fire=forest_fire, *=risk_safety``); keys in lower case."""
+    pairs = [item.strip() for item in env(name).split(",") if item.strip()]
+    if any(item.count("=") != 1 or not all(part.strip() for part in item.split("=")) for item in pairs):
+        raise ImproperlyConfigured(f"GRIDGOV_{name} must be key=value pairs separated by commas, got {env(name)!r}")
+    return {key.strip().lower(): value.strip() for key, value in (item.split("=") for item in pairs)}
+
+
 DEBUG = env_bool("DEBUG")
 TESTING = env_bool("TESTING")  # the test suite: production settings without the HTTPS redirect
 DATA_DIR = Path(env("DATA_DIR", str(PROJECT_DIR / "var"))).resolve()
@@ -225,6 +233,8 @@ CASE_UPLOAD_MAX_MB = env_int("CASE_UPLOAD_MAX_MB", 10)
 CASE_DUPLICATE_RADIUS_M = env_int("CASE_DUPLICATE_RADIUS_M", 200)
 CASE_DUPLICATE_DAYS = env_int("CASE_DUPLICATE_DAYS", 7)
 WEBHOOK_MAX_SKEW_SECONDS = env_int("WEBHOOK_MAX_SKEW_SECONDS", 300)
+# A video-AI alarm's event_type to a category code, over the defaults of gridgov/cases/webhooks.py ("*": the rest).
+VIDEO_AI_EVENT_CATEGORIES = env_map("VIDEO_AI_EVENT_CATEGORIES")
 
 # Case files and the resident's public pages (docs/deploy.md, "照片与附件的存储").
 # Files go through Django's storage API: local files under MEDIA_ROOT by default, S3-compatible object storage

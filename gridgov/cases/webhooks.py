@@ -100,7 +100,7 @@ def verify(*, source_id, timestamp: str | None, signature: str | None, body: byt
 
 
 def event_category(event_type: str) -> Category | None:
-    mapping = {**DEFAULT_EVENT_CATEGORIES, **getattr(settings, "VIDEO_AI_EVENT_CATEGORIES", {})}
+    mapping = {**DEFAULT_EVENT_CATEGORIES, **settings.VIDEO_AI_EVENT_CATEGORIES}
     codes = [mapping.get(event_type.lower()), mapping.get("*"), DEFAULT_EVENT_CATEGORIES["*"]]
     found = {c.code: c for c in Category.objects.filter(code__in=[c for c in codes if c], active=True)}
     return next((found[c] for c in codes if c in found), None)

@@ -93,6 +93,21 @@ def test_the_mapping_is_configurable(client, tree, video, settings):
                                                                       "forest_fire"]
 
 
+def test_the_mapping_is_read_from_the_environment(monkeypatch):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from gridgov.settings import env_map
+
+    monkeypatch.setenv("GRIDGOV_VIDEO_AI_EVENT_CATEGORIES", " Littering=risk_environment, *=risk_emergency ,")
+    assert env_map("VIDEO_AI_EVENT_CATEGORIES") == {"littering": "risk_environment", "*": "risk_emergency"}
+    monkeypatch.delenv("GRIDGOV_VIDEO_AI_EVENT_CATEGORIES")
+    assert env_map("VIDEO_AI_EVENT_CATEGORIES") == {}
+    for bad in ("littering", "littering=", "=risk_environment", "a=b=c"):
+        monkeypatch.setenv("GRIDGOV_VIDEO_AI_EVENT_CATEGORIES", bad)
+        with pytest.raises(ImproperlyConfigured, match="key=value"):
+            env_map("VIDEO_AI_EVENT_CATEGORIES")
+
+
 def test_a_retry_signed_anew_never_files_twice(client, tree, video):
     source, secret = video
     first = deliver(client, source, secret, ts=int(time.time()) - 5)

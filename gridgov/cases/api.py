@@ -5,7 +5,8 @@ import datetime as dt
 
 from django.http import HttpResponse
 from django.utils import timezone
-from ninja import Path, Query, Router
+from ninja import File, Form, Path, Query, Router
+from ninja.files import UploadedFile
 from ninja.pagination import paginate
 from ninja.responses import Status
 
@@ -29,6 +30,7 @@ from gridgov.cases.schemas import (
     InboxTab,
     MarkedOut,
     MergeIn,
+    Note,
     NoteIn,
     NotificationOut,
     NotificationReadIn,
@@ -47,6 +49,7 @@ from gridgov.core.pagination import Counted, Pagination
 router = Router(tags=["cases"])
 
 CaseId = Path(..., ge=1, le=MAX_ID, description="the case's id")
+FormNote = Form("", description="a note to the files (optional)")
 
 
 # --- looking up what a body names -----------------------------------------------------------------------
@@ -356,6 +359,17 @@ def merge(request, payload: MergeIn, case_id: int = CaseId):
 @router.post("/cases/{case_id}/comment", response=CaseDetail, summary="Add a note to the timeline")
 def comment(request, payload: NoteIn | None = None, case_id: int = CaseId):
     return _simple(request, case_id, "comment", payload)
+
+
+@router.post("/cases/{case_id}/attach", response=CaseDetail,
+             summary="Add photos or files (补充照片) to the timeline: multipart/form-data with one or more `files` "
+                     "(JPEG, PNG or WebP photos, PDF documents) and an optional `note`",
+             description="The only action endpoint that takes multipart form data; the others take JSON. A refused "
+                         "file refuses the whole action: nothing is saved. The files show in the answer's "
+                         "`attachments` and under the action in its `timeline`.")
+def attach(request, files: File[list[UploadedFile]], note: Note = FormNote, case_id: int = CaseId):
+    case = selectors.case_get(actor=request.user, pk=case_id)
+    return _done(request, case, "attach", note, {"uploads": files})
 
 
 # --- notifications ------------------------------------------------------------------------------------

@@ -20,11 +20,11 @@ the original as uploaded (for staff: evidence, with its metadata), a ``public_fi
 pixels with no EXIF, GPS or XMP (at most 2048 pixels on its long side) for anything shown to the public, and a
 320-pixel JPEG ``thumbnail``.
 
-A refused upload raises ``ApplicationError(INVALID_ATTACHMENT)``. The caller's transaction must then roll back
-(``services.case_create`` does: the whole case is refused); the files this call wrote are deleted, and so are
-the files of earlier attachments of the same case whose rows were not committed yet. ``discard_on_error`` also
-deletes, for a whole block, every file whose row did not survive (an error after the uploads, or a retried
-submission that returned the case already filed).
+A refused upload raises ``ApplicationError(INVALID_ATTACHMENT)`` (field ``files``). The caller's transaction must
+then roll back (``services.case_create`` and ``services.case_act`` do: the whole case or action is refused); the
+files this call wrote are deleted, and so are the files of earlier attachments of the same case whose rows were
+not committed yet. ``discard_on_error`` also deletes, for a whole block, every file whose row did not survive (an
+error after the uploads, or a retried submission that returned the case already filed).
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def sniff(head: bytes) -> Kind | None:
 
 
 def _invalid(message: str) -> ApplicationError:
-    return ApplicationError(CaseErrorCode.INVALID_ATTACHMENT, message, fields={"file": [message]})
+    return ApplicationError(CaseErrorCode.INVALID_ATTACHMENT, message, fields={"files": [message]})
 
 
 def heic_message() -> str:

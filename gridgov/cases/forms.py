@@ -8,10 +8,10 @@ import uuid
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from gridgov.cases import selectors
+from gridgov.cases import attachments, selectors
 from gridgov.cases.models import Channel, Outcome, Rating, State, Urgency
 from gridgov.cases.services import STAFF_CHANNELS
-from gridgov.core.errors import NotFound
+from gridgov.core.errors import ApplicationError, NotFound
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 NOTE = forms.Textarea(attrs={"rows": 2})
@@ -48,11 +48,28 @@ class ActionForm(forms.Form):
         if transition.note_required:
             self.fields["note"].required = True
             self.fields["note"].label = _("Reason or note")
+        if transition.files:
+            self.fields["files"] = MultipleFileField(label=_("Photos or files"), required=transition.files_required,
+                                                     help_text=_("JPEG, PNG or WebP photos, or PDF documents."))
 
-        self.order_fields([name for name in self.fields if name != "note"] + ["note"])
+        self.order_fields([name for name in self.fields if name not in ("note", "files")] + ["note", "files"])
+
+    def clean_files(self) -> list:
+        """The quick check of each file (type, size), for a clear message before the case is locked; the service
+        checks everything again."""
+        files = self.cleaned_data["files"]
+        for upload in files:
+            try:
+                attachments.check_upload(upload)
+            except ApplicationError as exc:
+                self.add_error("files", exc.message)
+        return files
 
     def params(self) -> dict:
         return {}
+
+    def uploads(self) -> list:
+        return self.cleaned_data.get("files", [])
 
 
 class TaxonomyForm(ActionForm):
@@ -197,14 +214,14 @@ ACTION_FORMS: dict[str, type[ActionForm]] = {
 }
 
 
-def action_form(transition, *, case, actor, data=None, categories=None, units=None) -> ActionForm:
+def action_form(transition, *, case, actor, data=None, files=None, categories=None, units=None) -> ActionForm:
     form_class = ACTION_FORMS.get(transition.verb, ActionForm)
     kwargs = {"transition": transition, "case": case, "actor": actor}
     if issubclass(form_class, TaxonomyForm):
         kwargs["categories"] = categories
     if form_class is DispatchForm:
         kwargs["units"] = units if units is not None else selectors.dispatch_units(case=case)
-    return form_class(data, **kwargs)
+    return form_class(data, files, **kwargs)
 
 
 # --- filing a case (the hotline form) -------------------------------------------------------------
@@ -222,8 +239,10 @@ class MultipleFileField(forms.FileField):
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):
-        items = data if isinstance(data, list | tuple) else [data]
-        return [f for f in (super(MultipleFileField, self).clean(item, initial) for item in items if item) if f]
+        items = [item for item in (data if isinstance(data, list | tuple) else [data]) if item]
+        if not items and self.required:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+        return [f for f in (super(MultipleFileField, self).clean(item, initial) for item in items) if f]
 
 
 class CaseCreateForm(forms.Form):

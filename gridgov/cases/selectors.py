@@ -525,8 +525,10 @@ def case_public_original(*, case: Case) -> Case:
 
 
 def case_public_photos(*, case: Case) -> QuerySet:
-    """The photos of a case that have a public copy (metadata stripped); originals and PDFs never show."""
-    return case.attachments.exclude(public_file="").order_by("created_at", "id")
+    """The photos the case was filed with, as their public copies (metadata stripped); originals, PDFs and the
+    photos staff attach to later actions (internal work) never show."""
+    return (case.attachments.exclude(public_file="").filter(Q(action__isnull=True) | Q(action__verb="create"))
+            .order_by("created_at", "id"))
 
 
 def public_area_outlines(*, depth: int = 2, limit: int = 200) -> list[Area]:

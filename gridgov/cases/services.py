@@ -23,6 +23,7 @@ from gridgov.areas.models import Area, Department, Post, Rank
 from gridgov.areas.scope import ROLE_PERMS, Perm, scope_for
 from gridgov.areas.selectors import locate_point
 from gridgov.cases import derived, workflow
+from gridgov.cases.attachments import attachment_create, discard_on_error
 from gridgov.cases.errors import CaseErrorCode
 from gridgov.cases.models import (
     OPEN_STATES,
@@ -233,11 +234,8 @@ def case_create(
             action = _append(case, actor=actor, verb="create", from_state="", to_state=State.SUBMITTED,
                              note="", data={"channel": channel, "placed": placed}, at=now)
             counted = derived.day_stat_share(case)
-            if uploads:
-                from gridgov.cases.attachments import attachment_create
-
-                for upload in uploads:
-                    attachment_create(case=case, upload=upload, action=action)
+            for upload in uploads:
+                attachment_create(case=case, upload=upload, action=action)
             if handle_directly:
                 case = case_act(actor=actor, case=case, verb="self_handle")
             else:
@@ -295,10 +293,14 @@ def case_act(
     verb: str,
     note: str = "",
     public: bool = False,
+    uploads: Iterable = (),
     **params,
 ) -> Case:
     """Take one workflow action. Raises 404 for a case the actor cannot see, 403 for an action they may not
-    take, and 409 when the case has moved on (another handler acted first)."""
+    take, and 409 when the case has moved on (another handler acted first).
+
+    ``uploads`` (photos or files, for an action whose transition takes ``files``) are attached to the action in
+    the same transaction: a refused file refuses the whole action, and no file it wrote is left in storage."""
     transition = BY_VERB.get(verb)
     if transition is None:
         raise _invalid(_("Unknown action."), "verb")
@@ -307,8 +309,13 @@ def case_act(
         raise _invalid(_("Give a reason or a note for this action."), "note")
     if len(note) > 5000:
         raise _invalid(_("The note is too long (at most 5,000 characters)."), "note")
+    uploads = list(uploads)
+    if uploads and not transition.files:
+        raise _invalid(_("This action takes no photos or files."), "files")
+    if transition.files_required and not uploads:
+        raise _invalid(_("Choose at least one photo or file."), "files")
     pk = case.pk if isinstance(case, Case) else case
-    with transaction.atomic():
+    with discard_on_error(), transaction.atomic():
         locked = (Case.objects.select_for_update(of=("self",))
                   .select_related("area", "desk_area", "holder_area", "category").filter(pk=pk).first())
         if locked is None:
@@ -341,8 +348,10 @@ def case_act(
         locked.updated_at = timezone.now()
         locked.save()
         derived.reach_sync(locked)
-        _append(locked, actor=actor, verb=verb, from_state=from_state, to_state=locked.state, note=note,
-                data=data, actor_name=_("reporter") if public else "")
+        action = _append(locked, actor=actor, verb=verb, from_state=from_state, to_state=locked.state, note=note,
+                         data=data, actor_name=_("reporter") if public else "")
+        for upload in uploads:
+            attachment_create(case=locked, upload=upload, action=action)
         derived.day_stats_apply(counted, derived.day_stat_share(locked))  # last: shared rows, locked to the commit
     if isinstance(case, Case) and case is not locked:  # the caller's object follows the saved case
         case.__dict__.update({k: v for k, v in locked.__dict__.items() if not k.startswith("_")})

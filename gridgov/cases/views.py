@@ -345,10 +345,11 @@ def case_act(request, case_id: int, verb: str):
         messages.error(request, _("This action is not possible now: the case is %(state)s.")
                        % {"state": case.get_state_display()})
         return redirect("cases_detail", case_id=case.pk)
-    form = action_form(transition, case=case, actor=user, data=request.POST)
+    form = action_form(transition, case=case, actor=user, data=request.POST, files=request.FILES)
     if form.is_valid():
         try:
-            services.case_act(actor=user, case=case, verb=verb, note=form.cleaned_data["note"], **form.params())
+            services.case_act(actor=user, case=case, verb=verb, note=form.cleaned_data["note"], uploads=form.uploads(),
+                              **form.params())
         except NotFound as exc:
             raise Http404 from exc
         except PermissionDenied as exc:

@@ -37,10 +37,13 @@ class Transition:
     parties: frozenset[Party]
     label: str
     note_required: bool = False
+    files: bool = False  # the action may carry photos or files (反馈 photos of the work done, 核查 photos …)
+    files_required: bool = False  # … and needs at least one (it does nothing else)
 
 
-def _t(verb, sources, target, parties, label, note_required=False) -> Transition:
-    return Transition(verb, frozenset(sources), target, frozenset(parties), label, note_required)
+def _t(verb, sources, target, parties, label, note_required=False, files=False, files_required=False) -> Transition:
+    return Transition(verb, frozenset(sources), target, frozenset(parties), label, note_required, files,
+                      files_required)
 
 
 S = State
@@ -60,24 +63,26 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("escalate", {S.ACCEPTED, S.REGISTERED} | WORKING, S.REGISTERED, {P.DESK, P.HOLDER, P.SYSTEM},
        _("Escalate to the level above (上报)"), note_required=True),
     _t("assist_report", WORKING | {S.REPORTED}, None, {P.ASSISTANT}, _("Report back as assisting unit"),
-       note_required=True),
-    _t("report", WORKING, S.REPORTED, {P.HOLDER}, _("Report done (反馈)"), note_required=True),
+       note_required=True, files=True),
+    _t("report", WORKING, S.REPORTED, {P.HOLDER}, _("Report done (反馈)"), note_required=True, files=True),
     _t("rework", {S.REPORTED}, S.HANDLING, {P.DESK, P.SUPERIOR}, _("Send back for rework (返工)"),
-       note_required=True),
+       note_required=True, files=True),
     _t("close", {S.REPORTED, S.ACCEPTED, S.REGISTERED, S.SUSPENDED}, S.CLOSED, {P.DESK, P.SUPERIOR},
-       _("Verify and close (核查结案)")),
+       _("Verify and close (核查结案)"), files=True),
     _t("rate", {S.CLOSED}, None, {P.PUBLIC, P.REPORTER, P.DESK}, _("Record the rating (回访评价)")),
     _t("reopen", {S.CLOSED}, S.REGISTERED, {P.DESK}, _("Reopen"), note_required=True),
     _t("urge", OPEN_STATES - {S.SUBMITTED}, None, {P.SUPERIOR, P.DESK, P.SYSTEM}, _("Urge (催办)")),
     _t("supervise", OPEN_STATES - {S.SUBMITTED}, None, {P.SUPERIOR}, _("Supervise formally (督办)"),
        note_required=True),
     _t("supervision_report", OPEN_STATES - {S.SUBMITTED}, None, {P.HOLDER}, _("Report to the supervisor"),
-       note_required=True),
+       note_required=True, files=True),
     _t("suspend", {S.REGISTERED} | WORKING, S.SUSPENDED, {P.DESK}, _("Suspend (挂起)"), note_required=True),
     _t("resume", {S.SUSPENDED}, S.REGISTERED, {P.DESK}, _("Resume")),
     _t("merge", EARLY, S.MERGED, {P.DESK}, _("Merge into another case")),
     _t("comment", OPEN_STATES, None, {P.DESK, P.HOLDER, P.ASSISTANT, P.SUPERIOR}, _("Add a note"),
-       note_required=True),
+       note_required=True, files=True),
+    _t("attach", OPEN_STATES, None, {P.DESK, P.HOLDER, P.ASSISTANT, P.SUPERIOR, P.REPORTER},
+       _("Add photos or files (补充照片)"), files=True, files_required=True),
     _t("visit", OPEN_STATES | {S.CLOSED}, None, {P.VIEWER}, _("On-site visit done")),
     _t("warn", OPEN_STATES, None, {P.SYSTEM}, _("Deadline approaching")),
 )

@@ -17,7 +17,16 @@ from django.utils import timezone
 
 from gridgov.areas.models import Department
 from gridgov.cases import services
-from gridgov.cases.models import Case, CaseAction, CaseAssignment, CaseSubmission, Category, Channel, Notification
+from gridgov.cases.models import (
+    Case,
+    CaseAction,
+    CaseAssignment,
+    CaseAttachment,
+    CaseSubmission,
+    Category,
+    Channel,
+    Notification,
+)
 from gridgov.core.models import AuditEvent
 from tests.areas.matrix import ROLES, ROOTS, SIDES  # noqa: F401  (re-exported)
 
@@ -47,7 +56,7 @@ MAY: dict[str, set[str]] = {
     "assist_report": {ASSISTANT}, "report": {HOLDER}, "rework": {DESK, SUPERIOR}, "close": {DESK, SUPERIOR},
     "rate": {REPORTER, DESK}, "reopen": {DESK}, "urge": {DESK, SUPERIOR}, "supervise": {SUPERIOR},
     "supervision_report": {HOLDER}, "suspend": {DESK}, "resume": {DESK}, "merge": {DESK},
-    "comment": {DESK, HOLDER, ASSISTANT, SUPERIOR},
+    "comment": {DESK, HOLDER, ASSISTANT, SUPERIOR}, "attach": {DESK, HOLDER, ASSISTANT, SUPERIOR, REPORTER},
 }
 
 
@@ -188,6 +197,7 @@ def snapshot() -> tuple:
         list(Case.objects.order_by("pk").values()),
         list(CaseAction.objects.order_by("pk").values_list("pk", "case_id", "verb", "from_state", "to_state")),
         list(CaseAssignment.objects.order_by("pk").values()),
+        list(CaseAttachment.objects.order_by("pk").values_list("pk", "case_id", "action_id")),
         Notification.objects.count(),
         AuditEvent.objects.count(),
         CaseSubmission.objects.count(),

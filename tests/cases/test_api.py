@@ -5,15 +5,18 @@ that must never give a 500."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from PIL import Image
 
 from gridgov.cases import services
 from gridgov.cases.models import Case, CaseAction, CaseAttachment, Category, Channel, Notification, State
@@ -78,6 +81,7 @@ class Act:
     state: str  # the state ``prepare`` puts the case in
     body: Callable = staticmethod(lambda tree, users, case, side: {})
     to: str | None = None  # the state after the action; None: unchanged
+    multipart: bool = False  # the body is sent as multipart/form-data (files), not JSON
 
 
 def _note(text: str) -> Callable:
@@ -87,6 +91,16 @@ def _note(text: str) -> Callable:
 def _merge_body(tree, users, case, side):
     original = file_case(tree, users, side, channel=Channel.HOTLINE)
     return {"duplicate_of": original.number, "note": "同一处积水"}
+
+
+def photo(name: str = "现场.jpg", size=(64, 48)) -> SimpleUploadedFile:
+    out = io.BytesIO()
+    Image.new("RGB", size, (30, 120, 200)).save(out, "JPEG")
+    return SimpleUploadedFile(name, out.getvalue(), content_type="image/jpeg")
+
+
+def _attach_body(tree, users, case, side):
+    return {"files": [photo()], "note": "补拍现场"}
 
 
 ACTS: dict[str, Act] = {
@@ -116,6 +130,7 @@ ACTS: dict[str, Act] = {
                                                                   "review_on": str(future(30))}, State.SUSPENDED),
     "resume": Act("suspended", to=State.REGISTERED),
     "comment": Act("dispatched", _note("已电话联系报告人")),
+    "attach": Act("dispatched", _attach_body, multipart=True),
 }
 
 
@@ -130,7 +145,8 @@ def run_action(tree, users, client, role: str, side: str, verb: str) -> None:
         offered = [a["verb"] for a in detail.json()["actions"]]
         assert (verb in offered) is (status == 200), (offered, relations(tree, role, setup))
     before = snapshot()
-    response = call(client, "post", f"/cases/{case.pk}/{verb.replace('_', '-')}", body)
+    path = f"/cases/{case.pk}/{verb.replace('_', '-')}"
+    response = client.post(API + path, body) if act.multipart else call(client, "post", path, body)
     assert response.status_code == status, response.content
     if status == 404:
         assert response.json() == {"code": "not_found", "message": "No such case.", "fields": {}}
@@ -145,6 +161,8 @@ def run_action(tree, users, client, role: str, side: str, verb: str) -> None:
     assert (last.verb, last.actor, last.to_state) == (verb, getattr(users, role), case.state)
     assert response.json()["state"] == case.state
     assert response.json()["timeline"][-1]["verb"] == verb
+    files = list(CaseAttachment.objects.filter(action=last).values_list("pk", flat=True))
+    assert response.json()["timeline"][-1]["attachments"] == files and len(files) == len(body.get("files", []))
 
 
 @pytest.mark.parametrize("side", SIDES)
@@ -320,7 +338,7 @@ def test_grid_worker_files_and_handles_directly(tree, users, as_role):
     body = call(client, "get", f"/cases/{body['id']}").json()
     assert [t["verb"] for t in body["timeline"]] == ["create", "self_handle"]
     assert [a["verb"] for a in body["actions"]] == ["send_back", "escalate", "report", "supervision_report",
-                                                    "comment"]
+                                                    "comment", "attach"]
 
 
 def test_create_by_point_places_the_case(tree, users, as_role):
@@ -422,7 +440,8 @@ def test_the_loop_through_the_api(tree, users, as_role, client):
     assert (body["holder_department_name"], body["mode"]) == ("水务局", "assist")
     client.force_login(users.dept_handler)
     actions = call(client, "get", f"/cases/{pk}").json()["actions"]
-    assert [a["verb"] for a in actions] == ["start", "send_back", "report", "supervision_report", "comment"]
+    assert [a["verb"] for a in actions] == ["start", "send_back", "report", "supervision_report", "comment",
+                                            "attach"]
     assert {a["endpoint"] for a in actions} >= {"send-back", "supervision-report"}
     post(village, "assist-report", pk, {"note": "已协助疏导交通"})
     post(users.dept_handler, "report", pk, {"note": "管道已修复"})

@@ -105,12 +105,12 @@ def test_section_pages_by_role(tree, users, as_role, role):
 # Every action a state allows, by the table (the guards: escalation needs a level above; a closed case is
 # rated once; it is reopened only after 不满意; a hotline case is not handled by its reporter directly).
 STATE_VERBS = {
-    "submitted": {"accept", "refuse", "merge", "comment"},
+    "submitted": {"accept", "refuse", "merge", "comment", "attach"},
     "registered": {"dispatch", "escalate", "close", "urge", "supervise", "supervision_report", "suspend", "merge",
-                   "comment"},
+                   "comment", "attach"},
     "handling": {"reassign", "send_back", "escalate", "assist_report", "report", "urge", "supervise",
-                 "supervision_report", "suspend", "comment"},
-    "reported": {"assist_report", "rework", "close", "urge", "supervise", "supervision_report", "comment"},
+                 "supervision_report", "suspend", "comment", "attach"},
+    "reported": {"assist_report", "rework", "close", "urge", "supervise", "supervision_report", "comment", "attach"},
     "closed": {"rate"},
 }
 
@@ -163,7 +163,7 @@ def test_a_departments_handler_sees_only_its_cases(tree, users, as_role):
     other, _ = prepare(tree, users, "b", "registered")
     client = as_role("dept_handler")
     html = client.get(f"/cases/{mine.pk}/").content.decode()
-    assert acts(html, mine) == {"assist_report", "comment"}
+    assert acts(html, mine) == {"assist_report", "comment", "attach"}
     assert client.get(f"/cases/{other.pk}/").status_code == 404
     todo = client.get("/cases/?tab=todo").content.decode()
     assert mine.number in todo and other.number not in todo

@@ -266,6 +266,18 @@ def test_public_photos_are_the_stripped_copies(client, worked_case):
     assert client.get(reverse("track_photo", args=[other.tracking_code, att.pk])).status_code == 404
 
 
+def test_photos_staff_attach_to_later_actions_stay_internal(client, worked_case, users):
+    services.case_act(actor=users.dept_handler, case=worked_case, verb="supervision_report", note="现场照片",
+                      uploads=[photo()])
+    staff_photo = worked_case.attachments.get(action__verb="supervision_report")
+    assert staff_photo.public_file  # it has a stripped copy, and still does not show
+    code = worked_case.tracking_code
+    html = client.get(reverse("track_case", args=[code])).content.decode()
+    assert reverse("track_photo_thumb", args=[code, worked_case.attachments.get(action__verb="create").pk]) in html
+    assert f"/{staff_photo.pk}" not in html
+    assert client.get(reverse("track_photo", args=[code, staff_photo.pk])).status_code == 404
+
+
 def test_track_form_redirects_and_unknown_code_is_a_friendly_404(client, worked_case):
     response = client.get(reverse("track"), {"code": f" {worked_case.tracking_code.lower()} "})
     assert response.status_code == 302 and response.url == reverse("track_case", args=[worked_case.tracking_code])

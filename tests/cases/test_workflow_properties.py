@@ -13,14 +13,17 @@ fixture (and the system and the public), on a few cases. Whatever happens:
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from PIL import Image
 
 from gridgov.areas.scope import Perm, scope_for
 from gridgov.cases import derived, selectors, services, workflow
@@ -58,6 +61,19 @@ def visible_by_definition(user, pks: list[int]) -> set[int]:
 def derived_rows(pks: list[int]):
     return (set(CaseReach.objects.filter(case_id__in=pks).values_list("case_id", "area_id", "department_id", "open")),
             set(CaseParticipant.objects.filter(case_id__in=pks).values_list("user_id", "case_id", "last_at")))
+
+
+def photo() -> SimpleUploadedFile:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), (90, 160, 60)).save(out, "JPEG")
+    return SimpleUploadedFile("现场.jpg", out.getvalue(), content_type="image/jpeg")
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    """The photos of a run go to the test's own directory (the runs roll back; their files would stay)."""
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "media")}}}
 
 
 def _fresh(pk: int) -> Case:
@@ -118,6 +134,8 @@ def make_machine(tree, users):
         if verb == "merge":
             others = [pk for pk in pks if pk != case.pk]
             return {"duplicate_of": _fresh(data.draw(st.sampled_from(others), label="original"))}
+        if BY_VERB[verb].files_required:
+            return {"uploads": [photo()]}
         return {}
 
     class CaseWorkflow(RuleBasedStateMachine):
@@ -147,6 +165,11 @@ def make_machine(tree, users):
             possible = [t.verb for t in workflow.TRANSITIONS if case.state in t.sources] or VERBS
             verb = data.draw(st.one_of(st.sampled_from(VERBS), st.sampled_from(possible)), label="verb")
             params = dict(data.draw(params_for(verb), label="params"))
+            # Photos now and then, on any action (refused where the transition takes none), or a file that is none.
+            uploads = data.draw(st.sampled_from(["none", "none", "photo", "text"]), label="uploads")
+            if uploads != "none":
+                params["uploads"] = [photo() if uploads == "photo" else
+                                     SimpleUploadedFile("x.jpg", b"not a photo", content_type="image/jpeg")]
             if verb == "merge":
                 others = [pk for pk in self.pks if pk != case.pk]
                 params["duplicate_of"] = _fresh(data.draw(st.sampled_from(others), label="original"))

@@ -125,7 +125,7 @@ def run(database_url: str, cases: int, repeat: int) -> None:
     year_ago = today - dt.timedelta(days=365)
 
     def fresh(user):
-        for key in ("_gridgov_scopes", "_gridgov_staffed"):  # cached per request: start each run afresh
+        for key in ("_gridgov_scopes", "_gridgov_cases"):  # cached per request: start each run afresh
             user.__dict__.pop(key, None)
         return user
 

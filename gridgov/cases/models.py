@@ -218,6 +218,9 @@ class Case(models.Model):
             models.Index(fields=["state", "deadline_at"], name="case_state_deadline"),
             models.Index(fields=["area", "created_at"], name="case_area_created"),
             models.Index(fields=["category", "state", "created_at"], name="case_category_state"),
+            # The supervised tab (督办), about 2% of the cases: without it SQLite read the whole table after ANALYZE.
+            models.Index(fields=["deadline_at"], condition=Q(supervision_deadline_at__isnull=False),
+                         name="case_supervised"),
         ]
 
     def __str__(self) -> str:

@@ -77,6 +77,17 @@ def _reseeded(request):
 
 
 @pytest.fixture
+def as_role(client, users):
+    """Log the test client in as one of the ``users`` by role name: ``as_role("county_operator")``."""
+
+    def login(role: str):
+        client.force_login(getattr(users, role))
+        return client
+
+    return login
+
+
+@pytest.fixture
 def levels(db):
     return {
         level.name: level

@@ -21,15 +21,6 @@ IS_POSTGRES = connection.vendor == "postgresql"
 
 
 @pytest.fixture
-def as_role(client, users):
-    def login(role: str):
-        client.force_login(getattr(users, role))
-        return client
-
-    return login
-
-
-@pytest.fixture
 def staff_b(tree):
     staff = make_staff("上湾网格员")
     make_post(staff, tree.grid_b, Role.GRID_WORKER, slot=Slot.A)

@@ -60,15 +60,6 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     return body
 
 
-@pytest.fixture
-def as_role(client, users):
-    def login(role: str):
-        client.force_login(getattr(users, role))
-        return client
-
-    return login
-
-
 def future(days: int = 10) -> dt.date:
     return timezone.localdate() + dt.timedelta(days=days)
 

@@ -19,15 +19,6 @@ pytestmark = pytest.mark.django_db
 ASYNC = {"HTTP_PREFER": "respond-async"}
 
 
-@pytest.fixture
-def as_role(client, users):
-    def login(role: str):
-        client.force_login(getattr(users, role))
-        return client
-
-    return login
-
-
 def hotline_call(area_code: str, key: str, **more) -> dict:
     return {"channel": "hotline", "description": "自来水停水三天", "area": area_code, "category": "risk_water",
             "reporter_phone": "13900001111", "client_key": key, **more}

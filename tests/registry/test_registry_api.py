@@ -80,15 +80,6 @@ def world(tree, users):
     return build_world(tree)
 
 
-@pytest.fixture
-def as_role(client, users):
-    def login(role: str):
-        client.force_login(getattr(users, role))
-        return client
-
-    return login
-
-
 def assert_masked(response, *secrets: str) -> None:
     text = response.content.decode()
     for secret in secrets:

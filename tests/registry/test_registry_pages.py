@@ -44,15 +44,6 @@ def world(tree, users):
     return build_world(tree)
 
 
-@pytest.fixture
-def as_role(client, users):
-    def login(role: str):
-        client.force_login(getattr(users, role))
-        return client
-
-    return login
-
-
 def secrets_of(world) -> list[str]:
     out = []
     for side in SIDES:

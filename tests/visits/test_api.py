@@ -63,15 +63,6 @@ def world(tree, users, settings, tmp_path):
     return build_visit_world(tree)
 
 
-@pytest.fixture
-def as_role(client, users):
-    def login(role: str):
-        client.force_login(getattr(users, role))
-        return client
-
-    return login
-
-
 def payload(household, **fields) -> dict:
     return {"uuid": str(uuid.uuid4()), "household_id": household.pk, "lng": 110.805, "lat": 33.505, **fields}
 

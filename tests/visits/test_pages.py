@@ -26,15 +26,6 @@ def world(tree, users, settings, tmp_path):
     return build_visit_world(tree)
 
 
-@pytest.fixture
-def as_role(client, users):
-    def login(role: str):
-        client.force_login(getattr(users, role))
-        return client
-
-    return login
-
-
 def png() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (10, 10), (10, 10, 200)).save(out, format="PNG")

@@ -126,7 +126,7 @@ def _fresh_detail(request, case: Case) -> Case:
                          "the same client_key answers with the same submission.")
 def create_case(request, response: HttpResponse, payload: CaseCreateIn):
     if "respond-async" in request.headers.get("Prefer", ""):
-        submission, _new = submission_accept(actor=request.user, data=payload.dict())
+        submission = submission_accept(actor=request.user, data=payload.dict())
         response["Location"] = f"/api/v1/cases/submissions/{submission.pk}"
         response["Preference-Applied"] = "respond-async"
         return Status(202, submission)

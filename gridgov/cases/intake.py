@@ -102,9 +102,8 @@ def case_file(*, actor, data: dict, tracking_code: str | None = None, at: dt.dat
     )
 
 
-def submission_accept(*, actor, data: dict) -> tuple[CaseSubmission, bool]:
-    """Take a case for filing later; the submission, and whether it is new (False: a retry with the same client key,
-    which answers with the first submission)."""
+def submission_accept(*, actor, data: dict) -> CaseSubmission:
+    """Take a case for filing later. A retry with the same client key answers with the first submission."""
     if scope_for(actor, Perm.CASE_REPORT).is_empty:
         raise PermissionDenied(_("You may not file cases."))
     data = dict(data)
@@ -125,11 +124,11 @@ def submission_accept(*, actor, data: dict) -> tuple[CaseSubmission, bool]:
         existing = CaseSubmission.objects.filter(actor=actor, client_key=submission.client_key).first()
         if existing is None:
             raise
-        return existing, False
+        return existing
     from gridgov.cases.tasks import file_case_submission
 
     transaction.on_commit(lambda: file_case_submission(submission.pk))
-    return submission, True
+    return submission
 
 
 def submission_file(pk: int) -> CaseSubmission | None:

@@ -171,7 +171,7 @@ def test_attach_through_the_page_and_a_pdf_as_a_link(tree, users, as_role, media
     html = client.get(f"/cases/{case.pk}/").content.decode()
     step = html[html.index('<li class="verb-attach">'):]
     step = step[:step.index("</li>\n")]
-    assert f'<a href="/cases/{case.pk}/files/{document.pk}/">📎 现场说明.pdf</a>' in step
+    assert f'<a class="file" href="/cases/{case.pk}/files/{document.pk}/">现场说明.pdf</a>' in step
     assert f'<img src="/cases/{case.pk}/files/{image.pk}/thumb/"' in step and "补充材料" in step
     assert "Add photos or files (补充照片)" in step
 

@@ -54,17 +54,6 @@ class ActionForm(forms.Form):
 
         self.order_fields([name for name in self.fields if name not in ("note", "files")] + ["note", "files"])
 
-    def clean_files(self) -> list:
-        """The quick check of each file (type, size), for a clear message before the case is locked; the service
-        checks everything again."""
-        files = self.cleaned_data["files"]
-        for upload in files:
-            try:
-                attachments.check_upload(upload)
-            except ApplicationError as exc:
-                self.add_error("files", exc.message)
-        return files
-
     def params(self) -> dict:
         return {}
 
@@ -239,10 +228,21 @@ class MultipleFileField(forms.FileField):
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):
+        """The files, each given the quick check (type, size) for a clear message before anything is locked; the
+        service checks everything again."""
         items = [item for item in (data if isinstance(data, list | tuple) else [data]) if item]
         if not items and self.required:
             raise forms.ValidationError(self.error_messages["required"], code="required")
-        return [f for f in (super(MultipleFileField, self).clean(item, initial) for item in items) if f]
+        files = [f for f in (super(MultipleFileField, self).clean(item, initial) for item in items) if f]
+        problems = []
+        for upload in files:
+            try:
+                attachments.check_upload(upload)
+            except ApplicationError as exc:
+                problems.append(exc.message)
+        if problems:
+            raise forms.ValidationError(problems)
+        return files
 
 
 class CaseCreateForm(forms.Form):

@@ -435,11 +435,6 @@ def case_create(request):
             household = registry_selectors.household_list(actor=user).filter(number=data["household"].strip()).first()
             if household is None:
                 form.add_error("household", _("No such household in your areas."))
-        for upload in data["photos"]:
-            try:
-                attachments.check_upload(upload)
-            except ApplicationError as exc:
-                form.add_error("photos", exc.message)
         if not form.errors:
             try:
                 with attachments.discard_on_error():

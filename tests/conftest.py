@@ -24,6 +24,7 @@ from pytest_django.fixtures import validate_django_db
 
 from gridgov.areas import services
 from gridgov.areas.models import AreaKind, Rank, Role, Slot, Staff
+from gridgov.core import authcache
 from tests.browser import reseed
 
 PASSWORD = "Test-pass-2026"
@@ -70,7 +71,10 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _reseeded(request):
     """A transactional test starts from the migrated database or, after another one, from emptied tables (with
-    the content types and permissions only); either way it gets the dictionaries the data migrations seed."""
+    the content types and permissions only); either way it gets the dictionaries the data migrations seed. Every
+    test starts with nothing kept in the process's cache of bearer tokens: a rolled-back test takes its raises of
+    the cache's counter with it, so the next test could meet the same values."""
+    authcache.clear()
     if _django_db_of(request.node)[0]:
         request.getfixturevalue("transactional_db")
         reseed()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db.models import Q
 from django.utils import timezone
 
+from gridgov.core import authcache
 from gridgov.core.scope import Perm, Scope, next_prefix, register_whole_tree_check  # noqa: F401  (re-exported)
 
 _READ = {Perm.AREA_VIEW, Perm.STAFF_VIEW, Perm.RESIDENT_VIEW}
@@ -76,10 +77,17 @@ def scope_for(user, perm: Perm) -> Scope:
 
 
 def posts_of(user) -> list:
-    """``user``'s active posts today, read once per request (cached on the user object with the scopes)."""
+    """``user``'s active posts today, read once per request (cached on the user object with the scopes). A user
+    authenticated by a bearer token gets them from the process's cache while no change could touch them."""
     cache = user.__dict__.setdefault("_gridgov_scopes", {})
     if "_posts" not in cache:
-        cache["_posts"] = list(active_posts(user))
+        gen = user.__dict__.get(authcache.USER_GENERATION)
+        key = (user.pk, timezone.localdate())
+        posts = authcache.posts.get(key, gen)
+        if posts is None:
+            posts = list(active_posts(user, key[1]))
+            authcache.posts.put(key, gen, posts)
+        cache["_posts"] = posts
     return cache["_posts"]
 
 

@@ -6,7 +6,8 @@ through it, so that a case filed later is checked, placed and refused exactly li
 
 ``submission_accept`` is the asynchronous door (``Prefer: respond-async``, RFC 7240). It checks only what costs no
 lookup, that the actor may file cases at all, writes one ``CaseSubmission`` row and answers. ``submission_file``
-files the row: a huey task runs it after the commit, and a task every minute files what a stopped consumer left.
+files a row: after the commit ``wake`` queues a huey task that files until nothing is left (at most a few such
+tasks a second per process, however many requests come), and a task every minute files what a stopped consumer left.
 A burst of reports (a storm, a video system's alarms, a hotline's backlog) is then taken at the rate of one insert
 and filed as fast as the workers go.
 """
@@ -14,6 +15,7 @@ and filed as fast as the workers go.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from contextlib import nullcontext
 
 from django.db import IntegrityError, connection, transaction
@@ -125,24 +127,44 @@ def submission_accept(*, actor, data: dict) -> CaseSubmission:
         if existing is None:
             raise
         return existing
-    from gridgov.cases.tasks import file_case_submission
-
-    transaction.on_commit(lambda: file_case_submission(submission.pk))
+    transaction.on_commit(wake)
     return submission
 
 
-def submission_file(pk: int) -> CaseSubmission | None:
-    """File one queued submission: the case, or the error a synchronous request would have been answered with.
-    None when it is not queued (filed already, or being filed by another worker)."""
+# While submissions stream in, each process wakes the consumer at most this often (seconds): a task at once, then
+# one more at the end of the interval for what came in the meantime. Each task files until nothing is queued.
+WAKE_EVERY = 0.25
+_woken = {"next": 0.0, "trailing": 0.0}  # monotonic times, this process
+
+
+def wake() -> None:
+    """Have the queued submissions filed, with a huey task now or at the end of this process's wake interval."""
+    from gridgov.cases.tasks import file_queued_submissions
+
+    now = time.monotonic()
+    if now >= _woken["next"] or file_queued_submissions.huey.immediate:  # immediate: no consumer, run it now
+        _woken["next"] = now + WAKE_EVERY
+        file_queued_submissions()
+    elif _woken["trailing"] != _woken["next"]:
+        _woken["trailing"] = _woken["next"]
+        file_queued_submissions.schedule(delay=_woken["next"] - now)
+
+
+def submission_file(pk: int | None = None, *, received_before: dt.datetime | None = None) -> CaseSubmission | None:
+    """File one queued submission (``pk``, or else the oldest one no other worker holds, received before
+    ``received_before`` if given): the case, or the error a synchronous request would have been answered with.
+    None when there is none to file (filed already, being filed by another worker, nothing queued)."""
+    queued = CaseSubmission.objects.filter(status=SubmissionStatus.QUEUED)
+    if pk is not None:
+        queued = queued.filter(pk=pk)
+    else:
+        queued = queued.order_by("received_at", "pk")
+        if received_before is not None:
+            queued = queued.filter(received_at__lt=received_before)
     with transaction.atomic():
         # The submission's row alone: locking the actor's row too would make a second worker skip every other
         # submission of the same reporter.
-        submission = (
-            CaseSubmission.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("actor")
-            .filter(pk=pk, status=SubmissionStatus.QUEUED)
-            .first()
-        )
+        submission = queued.select_for_update(skip_locked=True, of=("self",)).select_related("actor").first()
         if submission is None:
             return None
         data = dict(submission.data)
@@ -170,14 +192,14 @@ def submission_file(pk: int) -> CaseSubmission | None:
     return submission
 
 
-def submissions_file_left(*, older_than: dt.timedelta = dt.timedelta(minutes=1), limit: int = 10_000) -> int:
-    """File the submissions still queued after ``older_than`` (their task was lost, or no consumer ran)."""
-    left = (
-        CaseSubmission.objects.filter(status=SubmissionStatus.QUEUED, received_at__lt=timezone.now() - older_than)
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    return sum(1 for pk in list(left) if submission_file(pk) is not None)
+def submissions_file_queued(*, older_than: dt.timedelta | None = None, limit: int = 10_000) -> int:
+    """File queued submissions, oldest first, until none is left (or ``limit``; with ``older_than``, only those
+    received longer ago). Workers doing this at once take different rows. How many were filed or refused."""
+    before = timezone.now() - older_than if older_than is not None else None
+    done = 0
+    while done < limit and submission_file(received_before=before) is not None:
+        done += 1
+    return done
 
 
 def submissions_prune(*, keep: dt.timedelta = dt.timedelta(days=30)) -> int:

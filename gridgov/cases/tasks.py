@@ -1,6 +1,8 @@
 """Background work of cases (huey): filing the submissions accepted for later, the deadline sweep, the nightly
 rebuild of the rows derived from the cases, the nightly prune of intake rows."""
 
+import datetime as dt
+
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
@@ -10,16 +12,15 @@ from gridgov.cases.webhooks import webhook_deliveries_prune
 
 
 @db_task()
-def file_case_submission(pk: int) -> str | None:
-    """File one submission accepted with ``Prefer: respond-async`` (queued after its commit)."""
-    submission = intake.submission_file(pk)
-    return submission.status if submission is not None else None
+def file_queued_submissions() -> int:
+    """File the submissions accepted with ``Prefer: respond-async`` until none is queued (``intake.wake``)."""
+    return intake.submissions_file_queued()
 
 
 @db_periodic_task(crontab(minute="*"))
 def file_left_submissions() -> int:
     """Every minute: file the submissions still queued a minute after they came (a consumer was down)."""
-    return intake.submissions_file_left()
+    return intake.submissions_file_queued(older_than=dt.timedelta(minutes=1))
 
 
 @db_periodic_task(crontab(minute="*/15"))

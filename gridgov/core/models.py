@@ -157,3 +157,12 @@ class CalendarRevision(models.Model):
 
     def __str__(self) -> str:
         return self.token
+
+
+class AuthGeneration(models.Model):
+    """The counter whose sum changes with every change to who may do what (see ``gridgov.core.authcache``)."""
+
+    value = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return str(self.value)

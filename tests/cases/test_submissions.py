@@ -166,6 +166,10 @@ def test_the_minute_task_files_what_was_left_queued(tree, users, as_role):
         ("left-0", "filed"), ("left-1", "filed"), ("left-2", "queued")]
     assert intake.submission_file(CaseSubmission.objects.get(client_key="left-0").pk) is None  # filed once only
     assert Case.objects.count() == 2
+    from gridgov.cases.tasks import file_queued_submissions
+
+    assert file_queued_submissions.call_local() == 1 and file_queued_submissions.call_local() == 0
+    assert set(CaseSubmission.objects.values_list("status", flat=True)) == {"filed"} and Case.objects.count() == 3
 
 
 @pytest.mark.django_db(transaction=True)
@@ -220,3 +224,23 @@ def test_the_nightly_prune_forgets_old_submissions_and_webhook_signatures(tree, 
     assert prune_intake_rows.call_local() == {"webhook_deliveries": 1, "submissions": 2}
     assert sorted(CaseSubmission.objects.values_list("tracking_code", flat=True)) == ["NEWFILED01", "QUEUED0001"]
     assert list(WebhookDelivery.objects.values_list("signature", flat=True)) == ["b" * 64]
+
+
+def test_a_stream_of_submissions_wakes_the_consumer_a_few_times_a_second(monkeypatch):
+    """With a consumer (huey not immediate), each process queues a filing task at once, then at most one more for
+    the end of its interval; once the interval is over, a new submission queues one at once again."""
+    from gridgov.cases.tasks import file_queued_submissions
+
+    now, queued = [1000.0], []
+    monkeypatch.setattr(intake.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(intake, "_woken", {"next": 0.0, "trailing": 0.0})
+    monkeypatch.setattr(file_queued_submissions.huey, "immediate", False)
+    monkeypatch.setattr(type(file_queued_submissions), "__call__", lambda self: queued.append("now"))
+    monkeypatch.setattr(file_queued_submissions, "schedule", lambda delay: queued.append(round(delay, 3)))
+    for step in (0, 0.05, 0.1, 0.2):  # four submissions within one interval
+        now[0] = 1000.0 + step
+        intake.wake()
+    assert queued == ["now", round(intake.WAKE_EVERY - 0.05, 3)]
+    now[0] = 1000.0 + intake.WAKE_EVERY + 0.01
+    intake.wake()
+    assert queued[-1] == "now" and len(queued) == 3

@@ -14,7 +14,9 @@ in flight for each endpoint in turn, on the same machine, and prints req/s and p
 - ``GET /bench/trivial`` and ``POST /bench/insert`` (the references);
 - ``POST /api/v1/cases`` as the demo's grid worker (a point in his grid, a category) and as the county's hotline
   operator (a grid's area code, a category, the caller's phone), each request with its own client_key: filed
-  within the request (201), then accepted for filing in the background (``Prefer: respond-async``, 202).
+  within the request (201), then accepted for filing in the background (``Prefer: respond-async``, 202);
+- the hotline's asynchronous requests once more with the background consumer stopped (SIGSTOP) for the phase: not
+  a target line, it shows what the filing running beside the web workers costs them.
 
 The background filing runs as in production: ``gridgov run_huey --workers 2 --worker-type thread`` at nice 10
 beside gunicorn (without its periodic tasks, which would sweep the demo cases' deadlines in the middle of a
@@ -34,6 +36,7 @@ import json
 import multiprocessing
 import os
 import secrets
+import signal
 import socket
 import statistics
 import subprocess
@@ -153,7 +156,7 @@ def run(url: str, data_dir: Path, args) -> int:
             print("gunicorn did not start:\n" + (data_dir / "gunicorn.log").read_text()[-3000:])
             return 1
         print(f"background filing: gridgov run_huey, 2 thread workers at nice 10, queue in {queue}")
-        return measure(port, info, args, url)
+        return measure(port, info, args, url, consumer)
     finally:
         for process in (server, consumer):
             process.terminate()
@@ -164,7 +167,7 @@ def run(url: str, data_dir: Path, args) -> int:
         log.close()
 
 
-def measure(port: int, info: dict, args, url: str) -> int:
+def measure(port: int, info: dict, args, url: str, consumer: subprocess.Popen) -> int:
     grid_token = login(port, "grid_worker", info["password"])
     hotline_token = login(port, "county_operator", info["password"])
     x0, y0, x1, y1 = info["grid_bbox"]
@@ -190,6 +193,7 @@ def measure(port: int, info: dict, args, url: str) -> int:
     def later(make):
         return lambda tag, i, rng: make(tag, i, rng).replace(b"\r\n\r\n", b"\r\nPrefer: respond-async\r\n\r\n", 1)
 
+    paused = "  the same, hotline, background filing paused"
     phases = [
         ("GET /bench/trivial (reference)", lambda tag, i, rng: trivial, 200),
         ("POST /bench/insert, one ORM row (reference)", insert, 201),
@@ -197,6 +201,8 @@ def measure(port: int, info: dict, args, url: str) -> int:
         ("POST /api/v1/cases, hotline (area code)", hotline_case, 201),
         ("  the same, Prefer: respond-async, grid worker", later(grid_worker_case), 202),
         ("  the same, Prefer: respond-async, hotline", later(hotline_case), 202),
+        # What the filing running beside the web workers costs them: the consumer stopped (SIGSTOP) for one phase.
+        (paused, later(hotline_case), 202),
     ]
     load_before = os.getloadavg()
     print(f"\ngunicorn sync workers: {args.workers}; {args.clients} concurrent clients in {PROCESSES} processes; "
@@ -205,7 +211,12 @@ def measure(port: int, info: dict, args, url: str) -> int:
     print(f"{'endpoint':<46} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     results = {}
     for label, make, expect in phases:
-        done, seconds, latencies, errors, sample = load(port, make, expect, args.clients, args.seconds)
+        if label == paused:
+            consumer.send_signal(signal.SIGSTOP)
+        try:
+            done, seconds, latencies, errors, sample = load(port, make, expect, args.clients, args.seconds)
+        finally:
+            consumer.send_signal(signal.SIGCONT)
         rate = done / seconds
         p50 = statistics.median(latencies) if latencies else float("nan")
         p99 = statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else float("nan")
@@ -223,13 +234,16 @@ def measure(port: int, info: dict, args, url: str) -> int:
 
     insert_rate = results[phases[1][0]][0]
     print()
-    for label, _make, _expect in phases[2:]:
+    for label, _make, _expect in phases[2:-1]:
         rate, _p50, p99, errors = results[label]
         share = rate / insert_rate if insert_rate else 0.0
         verdict = "PASS" if share >= TARGET_SHARE and p99 <= TARGET_P99_MS and not errors else "FAIL"
         print(f"{label}: ≥ {TARGET_SHARE:.0%} of the one-row insert's rate and p99 ≤ {TARGET_P99_MS:.0f} ms: "
               f"{verdict} ({share:.0%} of {insert_rate:,.0f} req/s, p99 {p99:.1f} ms"
               f"{f', {errors:,} errors' if errors else ''})")
+    rate, _p50, p99, _errors = results[paused]
+    print(f"(not the target, the filing's cost to the web workers: with it paused, the hotline's asynchronous "
+          f"requests ran at {rate / insert_rate if insert_rate else 0:.0%} of the insert's rate, p99 {p99:.1f} ms)")
     return 0
 
 

@@ -8,6 +8,7 @@ from gridgov.api import api
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("api/v1/", api.urls),  # before the pages included at "", which every other URL would be tried against
     path("", include("gridgov.core.urls")),
     path("areas/", include("gridgov.areas.urls")),
     path("registry/", include("gridgov.registry.urls")),
@@ -17,7 +18,6 @@ urlpatterns = [
     path("report/", include("gridgov.cases.public_urls")),
     path("open311/v2/", include("gridgov.cases.open311_urls")),
     path("visits/", include("gridgov.visits.urls")),
-    path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("favicon.ico", RedirectView.as_view(url=static("gridgov/favicon.svg"))),

@@ -26,7 +26,7 @@ from gridgov.areas import selectors as area_selectors
 from gridgov.areas.scope import Perm, scope_for
 from gridgov.cases import selectors, services
 from gridgov.cases.models import Case, CaseSubmission, Category, SubmissionStatus
-from gridgov.core import crypto
+from gridgov.core import authcache, crypto
 from gridgov.core.errors import ApplicationError, ErrorCode, NotFound, PermissionDenied
 from gridgov.registry import selectors as registry_selectors
 
@@ -164,9 +164,13 @@ def submission_file(pk: int | None = None, *, received_before: dt.datetime | Non
     with transaction.atomic():
         # The submission's row alone: locking the actor's row too would make a second worker skip every other
         # submission of the same reporter.
-        submission = queued.select_for_update(skip_locked=True, of=("self",)).select_related("actor").first()
+        submission = (
+            queued.select_for_update(skip_locked=True, of=("self",)).select_related("actor", "actor__staff").first()
+        )
         if submission is None:
             return None
+        # The reporter's posts from this process's cache, while nothing has changed them (as for a bearer token).
+        submission.actor.__dict__[authcache.USER_GENERATION] = authcache.generation()
         data = dict(submission.data)
         if submission.reporter_phone_sealed:
             data["reporter_phone"] = crypto.decrypt(submission.reporter_phone_sealed)

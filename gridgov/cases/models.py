@@ -464,7 +464,11 @@ class CaseSubmission(models.Model):
     answers 202; a background task files it with the same service as a synchronous request (``intake.case_file``)
     and records the case, or the error a synchronous request would have answered with."""
 
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # No foreign key in the database: checking one share-locks the reporter's row at every insert, and a burst
+    # from one account (a video system, a hotline desk) then makes every insert wait on that one row. Users are
+    # deactivated, not deleted; a deletion through the ORM still takes the user's submissions with it.
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+",
+                              db_constraint=False)
     client_key = models.CharField(max_length=64, null=True, blank=True)
     tracking_code = models.CharField(max_length=16, unique=True)
     data = models.JSONField(help_text="the request's body as validated, without the phone")

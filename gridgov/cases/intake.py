@@ -196,14 +196,30 @@ def submission_file(pk: int | None = None, *, received_before: dt.datetime | Non
     return submission
 
 
-def submissions_file_queued(*, older_than: dt.timedelta | None = None, limit: int = 10_000) -> int:
+def submissions_file_queued(*, older_than: dt.timedelta | None = None, limit: int = 10_000,
+                            rest: float = 0.0) -> int:
     """File queued submissions, oldest first, until none is left (or ``limit``; with ``older_than``, only those
-    received longer ago). Workers doing this at once take different rows. How many were filed or refused."""
+    received longer ago). Workers doing this at once take different rows. How many were filed or refused.
+
+    With ``rest``, while submissions keep coming (one received within the last second), the worker rests after
+    each filing ``rest`` times as long as the filing took: in a burst the database serves the requests first and
+    the filing catches up once it is over (the consumer's nice level does not reach the database's processes)."""
     before = timezone.now() - older_than if older_than is not None else None
     done = 0
-    while done < limit and submission_file(received_before=before) is not None:
+    while done < limit:
+        started = time.monotonic()
+        if submission_file(received_before=before) is None:
+            break
         done += 1
+        if rest and submissions_coming():
+            time.sleep((time.monotonic() - started) * rest)
     return done
+
+
+def submissions_coming(within: dt.timedelta = dt.timedelta(seconds=1)) -> bool:
+    """Whether a submission still queued was received within ``within`` (the partial index of queued rows)."""
+    return CaseSubmission.objects.filter(status=SubmissionStatus.QUEUED,
+                                         received_at__gte=timezone.now() - within).exists()
 
 
 def submissions_prune(*, keep: dt.timedelta = dt.timedelta(days=30)) -> int:

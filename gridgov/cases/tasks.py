@@ -10,11 +10,15 @@ from gridgov.cases import derived, intake
 from gridgov.cases.services import cases_sweep_deadlines
 from gridgov.cases.webhooks import webhook_deliveries_prune
 
+# In a burst a consumer's worker rests this many times as long as each filing took (``submissions_file_queued``).
+BURST_REST = 3.0
+
 
 @db_task()
 def file_queued_submissions() -> int:
-    """File the submissions accepted with ``Prefer: respond-async`` until none is queued (``intake.wake``)."""
-    return intake.submissions_file_queued()
+    """File the submissions accepted with ``Prefer: respond-async`` until none is queued (``intake.wake``),
+    giving way to the requests while a burst lasts (not when tasks run within the request, as in tests)."""
+    return intake.submissions_file_queued(rest=0.0 if file_queued_submissions.huey.immediate else BURST_REST)
 
 
 @db_periodic_task(crontab(minute="*"))

@@ -244,3 +244,21 @@ def test_a_stream_of_submissions_wakes_the_consumer_a_few_times_a_second(monkeyp
     now[0] = 1000.0 + intake.WAKE_EVERY + 0.01
     intake.wake()
     assert queued[-1] == "now" and len(queued) == 3
+
+
+def test_in_a_burst_the_worker_rests_between_filings(tree, users, as_role, monkeypatch):
+    """While submissions keep coming the consumer rests ``rest`` times as long as each filing took; once the last
+    one came more than a second ago it files without resting."""
+    client = as_role("county_operator")
+    for i in range(3):
+        assert call(client, "post", "/cases", hotline_call(tree.grid_a.code, f"burst-{i}"), **ASYNC).status_code == 202
+    rests = []
+    monkeypatch.setattr(intake.time, "sleep", rests.append)
+    assert intake.submissions_file_queued(rest=3.0) == 3
+    assert len(rests) == 2 and all(r > 0 for r in rests)  # after the first two; nothing left after the third
+    assert call(client, "post", "/cases", hotline_call(tree.grid_a.code, "later"), **ASYNC).status_code == 202
+    CaseSubmission.objects.filter(status="queued").update(received_at=timezone.now() - dt.timedelta(seconds=5))
+    assert call(client, "post", "/cases", hotline_call(tree.grid_a.code, "later-2"), **ASYNC).status_code == 202
+    CaseSubmission.objects.filter(status="queued").update(received_at=timezone.now() - dt.timedelta(seconds=5))
+    rests.clear()
+    assert intake.submissions_file_queued(rest=3.0) == 2 and rests == []

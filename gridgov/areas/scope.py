@@ -77,11 +77,13 @@ def scope_for(user, perm: Perm) -> Scope:
 
 
 def posts_of(user) -> list:
-    """``user``'s active posts today, read once per request (cached on the user object with the scopes). A user
-    authenticated by a bearer token gets them from the process's cache while no change could touch them."""
+    """``user``'s active posts today, read once per request (cached on the user object with the scopes), from the
+    process's cache while no change could have touched them (``gridgov.core.authcache``; a user authenticated by
+    a bearer token brings the counter's value along, others read it here)."""
     cache = user.__dict__.setdefault("_gridgov_scopes", {})
     if "_posts" not in cache:
-        gen = user.__dict__.get(authcache.USER_GENERATION)
+        gen = user.__dict__[authcache.USER_GENERATION] if authcache.USER_GENERATION in user.__dict__ else (
+            authcache.generation())
         key = (user.pk, timezone.localdate())
         posts = authcache.posts.get(key, gen)
         if posts is None:

@@ -26,7 +26,7 @@ from gridgov.areas import selectors as area_selectors
 from gridgov.areas.scope import Perm, scope_for
 from gridgov.cases import selectors, services
 from gridgov.cases.models import Case, CaseSubmission, Category, SubmissionStatus
-from gridgov.core import authcache, crypto
+from gridgov.core import crypto
 from gridgov.core.errors import ApplicationError, ErrorCode, NotFound, PermissionDenied
 from gridgov.registry import selectors as registry_selectors
 
@@ -169,8 +169,6 @@ def submission_file(pk: int | None = None, *, received_before: dt.datetime | Non
         )
         if submission is None:
             return None
-        # The reporter's posts from this process's cache, while nothing has changed them (as for a bearer token).
-        submission.actor.__dict__[authcache.USER_GENERATION] = authcache.generation()
         data = dict(submission.data)
         if submission.reporter_phone_sealed:
             data["reporter_phone"] = crypto.decrypt(submission.reporter_phone_sealed)

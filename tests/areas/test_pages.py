@@ -553,6 +553,7 @@ def test_area_detail_query_count_does_not_grow(tree, users, as_role, django_asse
     add_grids(tree.group_a1, 15, staffed=True)
     for _ in range(5):
         make_post(make_staff(), tree.group_a1, Role.GRID_INSTRUCTOR)
+    count_queries(client, url)  # the new posts changed the kept ones (gridgov.core.authcache): read them once
     with django_assert_max_num_queries(few):
         response = client.get(url)
     assert len(response.context["children"]) == 17
@@ -565,6 +566,7 @@ def test_roster_page_query_count_does_not_grow(tree, users, as_role, django_asse
     count_queries(client, url)
     few = count_queries(client, url)
     add_grids(tree.group_a1, 15, staffed=True)
+    count_queries(client, url)  # the new posts changed the kept ones (gridgov.core.authcache): read them once
     with django_assert_max_num_queries(few):
         response = client.get(url)
     assert len(response.context["rows"]) == 17

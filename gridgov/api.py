@@ -46,11 +46,16 @@ def on_application_error(request, exc: ApplicationError):
     return _error(request, exc.status, exc.code, exc.message, exc.fields)
 
 
+_WHERE = {"body", "query", "path", "form", "file", "header", "cookie"}
+
+
 @api.exception_handler(ValidationError)
 def on_validation_error(request, exc: ValidationError):
     fields: dict[str, list[str]] = {}
     for err in exc.errors:
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "payload", "form")]
+        loc = [str(p) for p in err.get("loc", ())]
+        if loc and loc[0] in _WHERE:  # where ninja found it (``body.payload.``, ``file.``): the field's name only
+            loc = loc[2:] if loc[0] == "body" and loc[1:2] == ["payload"] else loc[1:]
         fields.setdefault(".".join(loc) or "input", []).append(err.get("msg", "invalid"))
     return _error(request, 422, ErrorCode.INVALID_INPUT, "The input is not valid.", fields)
 

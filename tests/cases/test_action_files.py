@@ -239,7 +239,7 @@ def test_attach_refused_through_the_api(tree, users, as_role, media, settings, k
     before = unchanged(media)
     if kind == "no files":
         body = assert_error(client.post(url, {"note": "x"}), 422, "invalid_input")
-        assert list(body["fields"]) == ["file.files"]  # the API's handler names the multipart part as ninja does
+        assert list(body["fields"]) == ["files"]  # the part's name, as for the fields of a JSON body
     elif kind == "not a photo":
         body = assert_error(client.post(url, {"files": [photo(), text_file()]}), 400, "case_attachment_invalid")
         assert body["fields"] == {"files": ["说明.jpg is not a JPEG, PNG or WebP photo or a PDF document."]}

@@ -285,6 +285,7 @@ def test_day_list_query_count(tree, users, world, as_role):
             assert client.get("/visits/?all=1").status_code == 200
         return len(ctx)
 
+    queries()  # the user's posts read once, then kept (gridgov.core.authcache)
     small = queries()
     for n in range(10):
         household = make_household(tree.grid_a, f"HP{n}")

@@ -563,6 +563,16 @@ def _urge(actor, case, *, note):
     return {"urged": case.urge_count}
 
 
+def _attach(actor, case, *, note):
+    """New photos or files: the desk and the unit holding the case hear of it, except whoever added them."""
+    users = {*desk_users(case).values_list("pk", flat=True),
+             *unit_users(area=case.holder_area, department=case.holder_department).values_list("pk", flat=True)}
+    users.discard(getattr(actor, "pk", None))
+    message = _("Case %(number)s has new photos or files.") % {"number": case.number}
+    Notification.objects.bulk_create([Notification(case=case, user_id=pk, message=message[:255])
+                                      for pk in sorted(users)])
+
+
 def _supervise(actor, case, *, note, deadline_at: dt.datetime | None = None):
     if deadline_at is None:
         raise _invalid(_("Give the date by which the supervised unit must report."), "deadline_at")
@@ -628,6 +638,7 @@ HANDLERS = {
     "rate": _rate,
     "reopen": _reopen,
     "urge": _urge,
+    "attach": _attach,
     "supervise": _supervise,
     "suspend": _suspend,
     "resume": _resume,

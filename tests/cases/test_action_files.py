@@ -92,6 +92,17 @@ def test_attach_adds_files_without_changing_the_state(tree, users, media):
     assert list(last.attachments.values_list("name", flat=True)) == ["现场.jpg"]
 
 
+def test_attach_tells_the_desk_and_the_holding_unit_but_not_who_added_them(tree, users, media):
+    from gridgov.cases.models import Notification
+
+    case, _ = prepare(tree, users, "a", "dispatched")  # desk: village A1; held by grid A
+    Notification.objects.all().delete()
+    services.case_act(actor=users.grid_worker_a, case=case, verb="attach", uploads=[photo()])
+    told = Notification.objects.filter(case=case)
+    assert sorted(told.values_list("user__username", flat=True)) == ["grid_police_a", "village_staff_a"]
+    assert {n.message for n in told} == {f"Case {case.number} has new photos or files."}
+
+
 @pytest.mark.parametrize("kind", ["not a photo", "good then bad", "too many", "no files for attach",
                                   "files on urge", "files on start"])
 def test_refused_files_refuse_the_whole_action(tree, users, media, settings, kind):

@@ -96,11 +96,14 @@ def test_attach_tells_the_desk_and_the_holding_unit_but_not_who_added_them(tree,
     from gridgov.cases.models import Notification
 
     case, _ = prepare(tree, users, "a", "dispatched")  # desk: village A1; held by grid A
+    from django.utils import translation
+
     Notification.objects.all().delete()
-    services.case_act(actor=users.grid_worker_a, case=case, verb="attach", uploads=[photo()])
+    with translation.override("zh-hans"):
+        services.case_act(actor=users.grid_worker_a, case=case, verb="attach", uploads=[photo()])
     told = Notification.objects.filter(case=case)
     assert sorted(told.values_list("user__username", flat=True)) == ["grid_police_a", "village_staff_a"]
-    assert {n.message for n in told} == {f"Case {case.number} has new photos or files."}
+    assert {n.message for n in told} == {f"事件 {case.number} 有新的照片或文件。"}
 
 
 @pytest.mark.parametrize("kind", ["not a photo", "good then bad", "too many", "no files for attach",

@@ -25,6 +25,7 @@ Each request gets its own unpickled copy, so what a request attaches to its user
 from __future__ import annotations
 
 import pickle
+import threading
 from collections import OrderedDict
 
 from django.db import connection, transaction
@@ -100,32 +101,37 @@ SQLITE_RAISE = ("INSERT INTO core_authgeneration (id, value) VALUES (1, 1) "
 
 
 class Kept:
-    """One kind of kept rows (tokens, posts), per process, least recently used out first."""
+    """One kind of kept rows (tokens, posts), per process, least recently used out first, safe across threads."""
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self.entries: OrderedDict = OrderedDict()
         self.max_entries = max_entries
+        self.lock = threading.Lock()  # the consumer's thread workers and a threaded server share one
 
     def get(self, key, gen: int | None):
         """A fresh copy of what was kept for ``key`` at counter value ``gen``, or None."""
         if gen is None:
             return None
-        entry = self.entries.get(key)
-        if entry is None or entry[0] != gen:
-            return None
-        self.entries.move_to_end(key)
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is None or entry[0] != gen:
+                return None
+            self.entries.move_to_end(key)
         return pickle.loads(entry[1])  # noqa: S301  (bytes this process pickled itself)
 
     def put(self, key, gen: int | None, value) -> None:
         if gen is None:
             return
-        self.entries[key] = (gen, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
-        self.entries.move_to_end(key)
-        while len(self.entries) > self.max_entries:
-            self.entries.popitem(last=False)
+        entry = (gen, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+        with self.lock:
+            self.entries[key] = entry
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.max_entries:
+                self.entries.popitem(last=False)
 
     def clear(self) -> None:
-        self.entries.clear()
+        with self.lock:
+            self.entries.clear()
 
 
 tokens = Kept()

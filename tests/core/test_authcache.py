@@ -193,3 +193,34 @@ def test_the_cache_stays_bounded():
         kept.put(i, 7, {"i": i})
     assert kept.get(0, 7) is None and kept.get(4, 7) == {"i": 4} and len(kept.entries) == 3
     assert kept.get(4, 8) is None and kept.get(4, None) is None
+
+
+def test_threads_share_the_cache_safely():
+    """The consumer's thread workers read and write one cache: eviction under way never breaks a read. (Threads
+    switched every microsecond: without the lock a read meets a key evicted since it looked, a KeyError.)"""
+    import sys
+    import threading
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+
+    kept = authcache.Kept(max_entries=50)
+    errors = []
+
+    def work(offset: int) -> None:
+        try:
+            for i in range(20_000):
+                kept.put((offset + i) % 120, 1, i)
+                kept.get((offset + i * 7) % 120, 1)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n * 13,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous)
+    assert errors == [] and len(kept.entries) == 50

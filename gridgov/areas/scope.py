@@ -82,8 +82,9 @@ def posts_of(user) -> list:
     a bearer token brings the counter's value along, others read it here)."""
     cache = user.__dict__.setdefault("_gridgov_scopes", {})
     if "_posts" not in cache:
-        gen = user.__dict__[authcache.USER_GENERATION] if authcache.USER_GENERATION in user.__dict__ else (
-            authcache.generation())
+        gen = user.__dict__.get(authcache.USER_GENERATION)
+        if gen is None:
+            gen = authcache.generation()
         key = (user.pk, timezone.localdate())
         posts = authcache.posts.get(key, gen)
         if posts is None:

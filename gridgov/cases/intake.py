@@ -150,17 +150,12 @@ def wake() -> None:
         file_queued_submissions.schedule(delay=_woken["next"] - now)
 
 
-def submission_file(pk: int | None = None, *, received_before: dt.datetime | None = None) -> CaseSubmission | None:
-    """File one queued submission (``pk``, or else the oldest one no other worker holds, received before
-    ``received_before`` if given): the case, or the error a synchronous request would have been answered with.
-    None when there is none to file (filed already, being filed by another worker, nothing queued)."""
-    queued = CaseSubmission.objects.filter(status=SubmissionStatus.QUEUED)
-    if pk is not None:
-        queued = queued.filter(pk=pk)
-    else:
-        queued = queued.order_by("received_at", "pk")
-        if received_before is not None:
-            queued = queued.filter(received_at__lt=received_before)
+def submission_file(*, received_before: dt.datetime | None = None) -> CaseSubmission | None:
+    """File the oldest queued submission no other worker holds (received before ``received_before`` if given):
+    the case, or the error a synchronous request would have been answered with. None when none is left."""
+    queued = CaseSubmission.objects.filter(status=SubmissionStatus.QUEUED).order_by("received_at", "pk")
+    if received_before is not None:
+        queued = queued.filter(received_at__lt=received_before)
     with transaction.atomic():
         # The submission's row alone: locking the actor's row too would make a second worker skip every other
         # submission of the same reporter.

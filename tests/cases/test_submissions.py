@@ -75,7 +75,7 @@ def test_the_phone_is_sealed_while_queued_and_gone_once_filed(tree, users, as_ro
     submission = CaseSubmission.objects.get()
     assert "reporter_phone" not in submission.data and "13900001111" not in str(submission.data)
     assert crypto.decrypt(submission.reporter_phone_sealed) == "13900001111"
-    intake.submission_file(submission.pk)
+    intake.submission_file()
     submission.refresh_from_db()
     assert submission.status == SubmissionStatus.FILED and submission.reporter_phone_sealed == ""
     assert submission.case.reporter_phone_masked == "139****1111"
@@ -164,7 +164,7 @@ def test_the_minute_task_files_what_was_left_queued(tree, users, as_role):
     assert file_left_submissions.call_local() == 2
     assert sorted(CaseSubmission.objects.values_list("client_key", "status")) == [
         ("left-0", "filed"), ("left-1", "filed"), ("left-2", "queued")]
-    assert intake.submission_file(CaseSubmission.objects.get(client_key="left-0").pk) is None  # filed once only
+    assert intake.submission_file(received_before=timezone.now() - dt.timedelta(minutes=1)) is None  # none left
     assert Case.objects.count() == 2
     from gridgov.cases.tasks import file_queued_submissions
 
@@ -184,7 +184,7 @@ def test_a_worker_files_while_the_reporters_row_is_locked(tree, users):
     if connection.vendor != "postgresql":
         pytest.skip("row locks: PostgreSQL only")
     actor = users.county_operator
-    submission = CaseSubmission.objects.create(actor=actor, tracking_code="LOCKED0001", data=hotline_call(
+    CaseSubmission.objects.create(actor=actor, tracking_code="LOCKED0001", data=hotline_call(
         tree.grid_a.code, "locked-1"))
     holding, release = threading.Event(), threading.Event()
 
@@ -201,7 +201,7 @@ def test_a_worker_files_while_the_reporters_row_is_locked(tree, users):
     thread.start()
     try:
         assert holding.wait(30)
-        filed = intake.submission_file(submission.pk)
+        filed = intake.submission_file()
     finally:
         release.set()
         thread.join(30)

@@ -27,12 +27,14 @@ api = NinjaAPI(
     auth=api_auth,
     urls_namespace="api",
 )
+# Django tries the URL patterns one by one, and the API has over a hundred: the cases, which take the bursts of
+# reports, come first (filing one was matched after some seventy other patterns).
+api.add_router("/", cases_router)
 api.add_router("/", core_router)
 api.add_router("/", calendar_router)
 api.add_router("/", areas_router)
 api.add_router("/", registry_router)
 api.add_router("/", registry_import_router)
-api.add_router("/", cases_router)
 api.add_router("/", webhooks_router)
 api.add_router("/", visits_router)
 

@@ -39,6 +39,7 @@ from gridgov.cases.schemas import (
     StatsOut,
     StatsQuery,
     SubmissionOut,
+    SubmissionStatusName,
     SuperviseIn,
     SuspendIn,
     TaxonomyIn,
@@ -135,6 +136,14 @@ def create_case(request, response: HttpResponse, payload: CaseCreateIn):
     response["Location"] = f"/api/v1/cases/{case.pk}"
     # A retry finds the case filed by an earlier request, so before this one started.
     return Status(200 if case.created_at < started else 201, case)
+
+
+@router.get("/cases/submissions", response=list[SubmissionOut],
+            summary="My cases sent with Prefer: respond-async, newest first (kept 30 days after filing); "
+                    "status=refused lists those that could not be filed")
+@paginate(Pagination, page_size=50)
+def list_submissions(request, status: SubmissionStatusName | None = None):
+    return selectors.submissions(actor=request.user, status=status or "")
 
 
 @router.get("/cases/submissions/{submission_id}", response=SubmissionOut,

@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from gridgov.areas import selectors as area_selectors
 from gridgov.areas.scope import Perm, scope_for
 from gridgov.cases import selectors, services
-from gridgov.cases.models import Case, CaseSubmission, Category, SubmissionStatus
+from gridgov.cases.models import Case, CaseSubmission, Category, Notification, SubmissionStatus
 from gridgov.core import crypto
 from gridgov.core.errors import ApplicationError, ErrorCode, NotFound, PermissionDenied
 from gridgov.registry import selectors as registry_selectors
@@ -180,6 +180,10 @@ def submission_file(*, received_before: dt.datetime | None = None) -> CaseSubmis
                 "message": exc.message,
                 "fields": {k: [str(m) for m in v] for k, v in exc.fields.items()},
             }
+            # Nobody may be polling the status: the reporter hears of it in the inbox too.
+            Notification.objects.create(user_id=submission.actor_id, message=(
+                _("A case you sent for filing in the background was not filed: %(message)s")
+                % {"message": _(exc.message)})[:255])  # some services' messages are plain English
         else:
             submission.status = SubmissionStatus.FILED
             submission.case = case

@@ -437,10 +437,11 @@ class WebhookDelivery(models.Model):
 
 
 class Notification(models.Model):
-    """An in-app notice to a user (each dispatch notifies the new handlers)."""
+    """An in-app notice to a user (each dispatch notifies the new handlers). Without a case: a submission sent
+    with ``Prefer: respond-async`` that could not be filed (it links to the user's submissions)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="case_notifications")
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     message = models.CharField(max_length=255)
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
@@ -481,8 +482,8 @@ class CaseSubmission(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["actor", "client_key"], condition=Q(client_key__isnull=False),
-                                    name="submission_actor_key"),
+            # Keys left out (NULL) never clash; the index also finds a user's submissions.
+            models.UniqueConstraint(fields=["actor", "client_key"], name="submission_actor_key"),
         ]
         indexes = [models.Index(fields=["received_at"], condition=Q(status="queued"), name="submission_queued")]
 

@@ -42,6 +42,7 @@ UrgencyName = Literal["normal", "urgent", "critical"]
 OutcomeName = Literal["fixed", "not_responsible", "cannot_fix", "duplicate", "referred"]
 RatingName = Literal["satisfied", "basically", "unsatisfied"]
 InboxTab = Literal["pending", "todo", "done", "overdue", "supervised"]
+SubmissionStatusName = Literal["queued", "filed", "refused"]
 
 
 # --- input ---------------------------------------------------------------------------------------------
@@ -368,20 +369,21 @@ class InboxCountsOut(Schema):
 
 class NotificationOut(Schema):
     id: int
-    case_id: int
-    case_number: str
-    case_title: str
+    case_id: int | None = Field(..., description="none for a submission that could not be filed (see "
+                                                 "/cases/submissions)")
+    case_number: str | None
+    case_title: str | None
     message: str
     created_at: dt.datetime
     read_at: dt.datetime | None
 
     @staticmethod
-    def resolve_case_number(obj) -> str:
-        return obj.case.number
+    def resolve_case_number(obj) -> str | None:
+        return obj.case.number if obj.case_id else None
 
     @staticmethod
-    def resolve_case_title(obj) -> str:
-        return obj.case.title
+    def resolve_case_title(obj) -> str | None:
+        return obj.case.title if obj.case_id else None
 
 
 class MarkedOut(Schema):
@@ -458,7 +460,7 @@ class SubmissionOut(Schema):
     """A case accepted for filing in the background (``Prefer: respond-async``)."""
 
     id: int
-    status: Literal["queued", "filed", "refused"]
+    status: SubmissionStatusName
     tracking_code: str = Field(..., description="the case's tracking code once it is filed")
     client_key: str | None
     received_at: dt.datetime

@@ -574,6 +574,14 @@ def public_area_outlines(*, depth: int = 2, limit: int = 200) -> list[Area]:
 # --- submissions -------------------------------------------------------------------------------------------------
 
 
+def submissions(*, actor, status: str = "") -> QuerySet[CaseSubmission]:
+    """The actor's own submissions (``Prefer: respond-async``), newest first; of one status if given."""
+    found = CaseSubmission.objects.select_related("case").filter(actor_id=getattr(actor, "pk", None))
+    if status:
+        found = found.filter(status=status)
+    return found.order_by("-received_at", "-pk")
+
+
 def submission_get(*, actor, pk: int) -> CaseSubmission:
     """One of the actor's own submissions (nobody else's: another's looks absent)."""
     found = CaseSubmission.objects.select_related("case").filter(pk=pk, actor_id=getattr(actor, "pk", None)).first()

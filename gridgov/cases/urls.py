@@ -11,6 +11,7 @@ urlpatterns = [
     path("categories/", views.category_list, name="cases_categories"),
     path("categories/new/", views.category_create, name="cases_category_new"),
     path("categories/<slug:code>/", views.category_edit, name="cases_category_edit"),
+    path("submissions/", views.submission_list, name="cases_submissions"),
     path("notifications/read/", views.notifications_read, name="cases_notifications_read"),
     path("<int:case_id>/", views.case_detail, name="cases_detail"),
     path("<int:case_id>/act/<slug:verb>/", views.case_act, name="cases_act"),

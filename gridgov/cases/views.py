@@ -43,6 +43,7 @@ from gridgov.cases.models import (
     Outcome,
     Rating,
     State,
+    SubmissionStatus,
     Urgency,
 )
 from gridgov.core.errors import ApplicationError, NotFound, PermissionDenied
@@ -185,6 +186,22 @@ def notifications_read(request):
         return render(request, "cases/inbox.html#notifications",
                       {"notifications": notifications[:20], "unread": notifications.count()})
     return redirect("cases_inbox")
+
+
+@login_required
+def submission_list(request):
+    """The user's own cases sent with ``Prefer: respond-async``: queued, filed (with the case) or refused (why)."""
+    status = request.GET.get("status", "")
+    if status not in SubmissionStatus.values:
+        status = ""
+    page, query = _page(request, selectors.submissions(actor=request.user, status=status))
+    channels = dict(Channel.choices)
+    for submission in page.object_list:
+        submission.channel_label = channels.get(submission.data.get("channel"), "")
+    return render(request, "cases/submissions.html", {
+        "page": page, "query": query, "status": status,
+        "statuses": [("", _("All")), *SubmissionStatus.choices],
+    })
 
 
 # --- the case page and its actions -------------------------------------------------------------------

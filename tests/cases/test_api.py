@@ -270,7 +270,8 @@ def test_notifications_are_ones_own(tree, users, as_role, role):
 
 
 UNAUTHENTICATED = {"code": "unauthenticated", "message": "Log in first: send a valid bearer token.", "fields": {}}
-ENDPOINTS = [("post", "/cases"), ("get", "/cases/submissions/1"), ("get", "/cases"), ("get", "/cases/inbox"),
+ENDPOINTS = [("post", "/cases"), ("get", "/cases/submissions"), ("get", "/cases/submissions/1"), ("get", "/cases"),
+             ("get", "/cases/inbox"),
              ("get", "/cases/inbox/todo"), ("get", "/cases/stats"), ("get", "/cases/1"),
              ("post", "/cases/1/reveal-phone"),
              ("get", "/notifications"), ("post", "/notifications/read"), ("get", "/case-domains"),

@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 
 from gridgov.cases import intake
-from gridgov.cases.models import Case, CaseSubmission, SubmissionStatus
+from gridgov.cases.models import Case, CaseSubmission, Notification, SubmissionStatus
 from gridgov.core import crypto
-from tests.cases.spec import REPORT, ROLES, SIDES, VIEW, holds, holds_anywhere, snapshot
+from tests.cases.spec import REPORT, ROLES, SIDES, VIEW, file_case, holds, holds_anywhere, snapshot
 from tests.cases.test_api import assert_error, call
 
 pytestmark = pytest.mark.django_db
@@ -151,6 +151,70 @@ def test_a_submission_is_seen_by_its_sender_alone(tree, users, as_role, client, 
     assert_error(call(client, "get", "/cases/submissions/99999999"), 404, "not_found")
     client.logout()
     assert call(client, "get", f"/cases/submissions/{mine.pk}").status_code == 401
+
+
+def test_a_refused_submission_notifies_its_sender(tree, users, as_role, django_capture_on_commit_callbacks):
+    client = as_role("county_operator")
+    response = accept(client, {"channel": "hotline", "description": "x", "household_id": 987654, "client_key": "r1"},
+                      django_capture_on_commit_callbacks)
+    assert client.get(response["Location"]).json()["status"] == "refused"
+    notice = Notification.objects.get()
+    assert (notice.user, notice.case, notice.read_at) == (users.county_operator, None, None)
+    assert "No such household." in notice.message or "该户不存在。" in notice.message, notice.message
+    listed = call(client, "get", "/notifications").json()["items"]
+    assert [(n["id"], n["case_id"], n["case_number"], n["case_title"]) for n in listed] == [
+        (notice.pk, None, None, None)]
+    page = client.get("/cases/")
+    assert page.status_code == 200
+    assert 'href="/cases/submissions/?status=refused"' in page.content.decode()
+    # One filed as asked brings no such notice (the desk hears of the new case as always).
+    accept(client, hotline_call(tree.grid_a.code, "ok1"), django_capture_on_commit_callbacks)
+    assert Notification.objects.filter(case__isnull=True).count() == 1
+
+
+def submissions_of_everyone(tree, users) -> dict:
+    """For each role: one submission filed (with its case), one refused, one queued; by client key."""
+    case = file_case(tree, users, "a")
+    made = {}
+    for i, role in enumerate(ROLES):
+        actor = getattr(users, role)
+        made[role] = [
+            CaseSubmission.objects.create(actor=actor, tracking_code=f"F{i:09d}", client_key=f"{role}-filed",
+                                          status="filed", case=case, filed_at=timezone.now(),
+                                          data={"channel": "hotline", "description": f"{role} 路灯不亮"}),
+            CaseSubmission.objects.create(actor=actor, tracking_code=f"R{i:09d}", client_key=f"{role}-refused",
+                                          status="refused", filed_at=timezone.now(),
+                                          data={"channel": "grid_worker", "description": f"{role} 井盖缺失"},
+                                          error={"status": 404, "code": "not_found", "message": "No such area.",
+                                                 "fields": {"area": ["No such area."]}}),
+            CaseSubmission.objects.create(actor=actor, tracking_code=f"Q{i:09d}", client_key=f"{role}-queued",
+                                          data={"channel": "hotline", "description": f"{role} 占道经营"}),
+        ]
+    return made
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_user_lists_their_own_submissions_alone(tree, users, as_role, client, role):
+    made = submissions_of_everyone(tree, users)
+    mine = [s.client_key for s in reversed(made[role])]  # newest first
+    as_role(role)
+    listed = call(client, "get", "/cases/submissions").json()
+    assert [s["client_key"] for s in listed["items"]] == mine and listed["count"] == 3
+    refused = call(client, "get", "/cases/submissions?status=refused").json()["items"]
+    assert [(s["client_key"], s["error"]["code"]) for s in refused] == [(f"{role}-refused", "not_found")]
+    assert_error(call(client, "get", "/cases/submissions?status=lost"), 422, "invalid_input")
+    html = client.get("/cases/submissions/").content.decode()
+    for other, rows in made.items():
+        for submission in rows:
+            assert (submission.client_key in html) == (other == role), (other, submission.client_key)
+    assert "没有该区域。" in html  # the API's English message, translated on the page
+    html = client.get("/cases/submissions/?status=queued").content.decode()
+    assert f"{role}-queued" in html and f"{role}-filed" not in html
+    assert client.get("/cases/submissions/?status=lost").status_code == 200  # an unknown status: all of them
+    client.logout()
+    assert call(client, "get", "/cases/submissions").status_code == 401
+    page = client.get("/cases/submissions/")
+    assert page.status_code == 302 and page["Location"].startswith("/login/")
 
 
 def test_the_minute_task_files_what_was_left_queued(tree, users, as_role):

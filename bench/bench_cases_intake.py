@@ -36,6 +36,7 @@ import json
 import multiprocessing
 import os
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -44,6 +45,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from common import recreate_postgres_database  # noqa: E402  (bench/ is on the path when run)
@@ -67,6 +70,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=CLIENTS, help="concurrent clients")
     parser.add_argument("--workers", type=int, default=WORKERS, help="gunicorn sync workers")
     parser.add_argument("--cases", type=int, default=4000, help="demo cases loaded before the run")
+    parser.add_argument("--python-load", action="store_true", help="this script's load generator even if wrk is there")
     args = parser.parse_args()
     if args.setup:
         setup(args.info, args.cases)
@@ -141,7 +145,7 @@ def run(url: str, data_dir: Path, args) -> int:
     port = free_port()
     log = (data_dir / "gunicorn.log").open("wb")
     server = subprocess.Popen(  # noqa: S603  (our own interpreter and the installed gunicorn)
-        [sys.executable, "-m", "gunicorn", "gridgov.wsgi", "--workers", str(args.workers),
+        [sys.executable, "-m", "gunicorn", "bench.refsite_wsgi:application", "--workers", str(args.workers),
          "--bind", f"127.0.0.1:{port}", "--timeout", "120"],
         env=server_env, cwd=PROJECT_DIR, stdout=log, stderr=subprocess.STDOUT,
     )
@@ -156,7 +160,7 @@ def run(url: str, data_dir: Path, args) -> int:
             print("gunicorn did not start:\n" + (data_dir / "gunicorn.log").read_text()[-3000:])
             return 1
         print(f"background filing: gridgov run_huey, 2 thread workers at nice 10, queue in {queue}")
-        return measure(port, info, args, url, consumer)
+        return measure(port, info, args, url, server, consumer)
     finally:
         for process in (server, consumer):
             process.terminate()
@@ -167,94 +171,124 @@ def run(url: str, data_dir: Path, args) -> int:
         log.close()
 
 
-def measure(port: int, info: dict, args, url: str, consumer: subprocess.Popen) -> int:
+@dataclass
+class Phase:
+    label: str
+    method: str
+    path: str
+    expect: int
+    body: Callable | None = None  # (key, i, rng) -> the JSON body
+    token: str | None = None
+    respond_async: bool = False
+
+    def payload(self, port: int, key: str, i: int, rng) -> bytes:
+        body = json.dumps(self.body(key, i, rng), ensure_ascii=False).encode() if self.body else b""
+        return request_bytes(self.method, self.path, port, body, self.token, self.respond_async)
+
+
+def measure(port: int, info: dict, args, url: str, server: subprocess.Popen, consumer: subprocess.Popen) -> int:
     grid_token = login(port, "grid_worker", info["password"])
     hotline_token = login(port, "county_operator", info["password"])
     x0, y0, x1, y1 = info["grid_bbox"]
     codes = info["grid_codes"]
 
-    def grid_worker_case(tag: str, i: int, rng) -> bytes:
-        body = {"channel": "grid_worker", "description": DESCRIPTIONS[i % len(DESCRIPTIONS)],
+    def grid_worker_case(key: str, i: int, rng) -> dict:
+        return {"channel": "grid_worker", "description": DESCRIPTIONS[i % len(DESCRIPTIONS)],
                 "category": "risk_road", "lng": round(x0 + (x1 - x0) * rng.uniform(0.1, 0.9), 6),
-                "lat": round(y0 + (y1 - y0) * rng.uniform(0.1, 0.9), 6), "client_key": f"gw-{tag}-{i}"}
-        return post("/api/v1/cases", port, body, grid_token)
+                "lat": round(y0 + (y1 - y0) * rng.uniform(0.1, 0.9), 6), "client_key": f"gw-{key}"}
 
-    def hotline_case(tag: str, i: int, rng) -> bytes:
-        body = {"channel": "hotline", "description": DESCRIPTIONS[i % len(DESCRIPTIONS)], "category": "risk_safety",
+    def hotline_case(key: str, i: int, rng) -> dict:
+        return {"channel": "hotline", "description": DESCRIPTIONS[i % len(DESCRIPTIONS)], "category": "risk_safety",
                 "area": rng.choice(codes), "reporter_name": "王先生", "reporter_phone": "13800001234",
-                "client_key": f"hl-{tag}-{i}"}
-        return post("/api/v1/cases", port, body, hotline_token)
+                "client_key": f"hl-{key}"}
 
-    trivial = request_bytes("GET", "/bench/trivial", port)
+    def one_row(key: str, i: int, rng) -> dict:
+        return {"n": i}
 
-    def insert(tag: str, i: int, rng) -> bytes:
-        return post("/bench/insert", port, {"n": i}, None)
-
-    def later(make):
-        return lambda tag, i, rng: make(tag, i, rng).replace(b"\r\n\r\n", b"\r\nPrefer: respond-async\r\n\r\n", 1)
-
+    cases = "/api/v1/cases"
     paused = "  the same, hotline, background filing paused"
     phases = [
-        ("GET /bench/trivial (reference)", lambda tag, i, rng: trivial, 200),
-        ("POST /bench/insert, one ORM row (reference)", insert, 201),
-        ("POST /api/v1/cases, grid worker (point)", grid_worker_case, 201),
-        ("POST /api/v1/cases, hotline (area code)", hotline_case, 201),
-        ("  the same, Prefer: respond-async, grid worker", later(grid_worker_case), 202),
-        ("  the same, Prefer: respond-async, hotline", later(hotline_case), 202),
+        Phase("GET /bench/bare/trivial, no middleware", "GET", "/bench/bare/trivial", 200),
+        Phase("POST /bench/bare/insert, no middleware", "POST", "/bench/bare/insert", 201, one_row),
+        Phase("GET /bench/trivial (reference)", "GET", "/bench/trivial", 200),
+        Phase("POST /bench/insert, one ORM row (reference)", "POST", "/bench/insert", 201, one_row),
+        Phase("POST /api/v1/cases, grid worker (point)", "POST", cases, 201, grid_worker_case, grid_token),
+        Phase("POST /api/v1/cases, hotline (area code)", "POST", cases, 201, hotline_case, hotline_token),
+        Phase("  the same, Prefer: respond-async, grid worker", "POST", cases, 202, grid_worker_case, grid_token, True),
+        Phase("  the same, Prefer: respond-async, hotline", "POST", cases, 202, hotline_case, hotline_token, True),
         # What the filing running beside the web workers costs them: the consumer stopped (SIGSTOP) for one phase.
-        (paused, later(hotline_case), 202),
+        Phase(paused, "POST", cases, 202, hotline_case, hotline_token, True),
     ]
+    insert_label = "POST /bench/insert, one ORM row (reference)"
+    wrk = shutil.which("wrk") if not args.python_load else None
+    generator = (f"wrk ({wrk}), {min(2, args.clients)} threads" if wrk else
+                 f"this script's own, {PROCESSES} processes of threads")
     load_before = os.getloadavg()
-    print(f"\ngunicorn sync workers: {args.workers}; {args.clients} concurrent clients in {PROCESSES} processes; "
+    print(f"\ngunicorn sync workers: {args.workers}; {args.clients} concurrent clients; load generator: {generator}; "
           f"{WARMUP_S:.0f} s warm-up, then {args.seconds:.0f} s measured per endpoint; load average before "
           f"{load_before[0]:.2f} (1 min), {load_before[1]:.2f} (5 min) on {os.cpu_count()} cores", flush=True)
-    print(f"{'endpoint':<46} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"{'endpoint':<46} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}   "
+          "processor ms per request: web, database, consumer, load")
     results = {}
-    for label, make, expect in phases:
-        if label == paused:
+    meter = CpuMeter(url, server, consumer)
+    for phase in phases:
+        if phase.label == paused:
             consumer.send_signal(signal.SIGSTOP)
         try:
-            done, seconds, latencies, errors, sample = load(port, make, expect, args.clients, args.seconds)
+            run_load = load_wrk if wrk else load
+            done, seconds, latencies, errors, sample, cpu = run_load(port, phase, args.clients, args.seconds, meter)
         finally:
             consumer.send_signal(signal.SIGCONT)
         rate = done / seconds
-        p50 = statistics.median(latencies) if latencies else float("nan")
-        p99 = statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else float("nan")
-        results[label] = (rate, p50, p99, errors)
-        print(f"{label:<46} {done:>9,} {rate:>8,.0f} {p50:>8.1f} {p99:>8.1f} {errors:>7,}", flush=True)
+        p50, p99 = latencies
+        results[phase.label] = (rate, p50, p99, errors)
+        per_request = ", ".join(f"{ms:.2f}" for ms in cpu) if done else "-"
+        print(f"{phase.label:<46} {done:>9,} {rate:>8,.0f} {p50:>8.1f} {p99:>8.1f} {errors:>7,}   {per_request}",
+              flush=True)
         if sample:
             print(f"  first unexpected answer: {sample[:300]!r}")
     load_after = os.getloadavg()
     print(f"load average after: {load_after[0]:.2f} (1 min), {load_after[1]:.2f} (5 min)")
     drain(url)
-    print("latency: from connecting to the last byte of the answer, as the client sees it; errors: answers other "
-          "than the expected status (they count in neither req/s nor latency)")
+    print("latency: from sending the request (wrk) or connecting (this script's generator) to the last byte of the "
+          "answer, as the client sees it; errors: answers other than the expected status (they count in neither req/s "
+          "nor latency) and failed connections; processor time: user and system time of the gunicorn workers, of "
+          "the PostgreSQL backends of the benchmark's database, of the background consumer and of the load "
+          "generator, over the measured window, per measured request")
     created = count_cases(url)
     print(f"cases in the database after the run: {created:,}")
 
-    insert_rate = results[phases[1][0]][0]
+    insert_rate = results[insert_label][0]
     print()
-    for label, _make, _expect in phases[2:-1]:
-        rate, _p50, p99, errors = results[label]
+    for phase in phases[4:-1]:
+        rate, _p50, p99, errors = results[phase.label]
         share = rate / insert_rate if insert_rate else 0.0
         verdict = "PASS" if share >= TARGET_SHARE and p99 <= TARGET_P99_MS and not errors else "FAIL"
-        print(f"{label}: ≥ {TARGET_SHARE:.0%} of the one-row insert's rate and p99 ≤ {TARGET_P99_MS:.0f} ms: "
+        print(f"{phase.label}: ≥ {TARGET_SHARE:.0%} of the one-row insert's rate and p99 ≤ {TARGET_P99_MS:.0f} ms: "
               f"{verdict} ({share:.0%} of {insert_rate:,.0f} req/s, p99 {p99:.1f} ms"
               f"{f', {errors:,} errors' if errors else ''})")
     rate, _p50, p99, _errors = results[paused]
     print(f"(not the target, the filing's cost to the web workers: with it paused, the hotline's asynchronous "
           f"requests ran at {rate / insert_rate if insert_rate else 0:.0%} of the insert's rate, p99 {p99:.1f} ms)")
+    bare_rate, _p50, bare_p99, _errors = results[phases[1].label]
+    print(f"(the floor: Django with no middleware inserting one row ran at {bare_rate:,.0f} req/s, "
+          f"p99 {bare_p99:.1f} ms; "
+          f"an endpoint that writes a row through Django reaches p99 ≤ {TARGET_P99_MS:.0f} ms at {args.clients} "
+          f"clients on this machine only if that line does)")
     return 0
 
 
 # --- HTTP, by hand: one request per connection, as gunicorn's sync workers serve them ----------------------
 
 
-def request_bytes(method: str, path: str, port: int, body: bytes = b"", token: str | None = None) -> bytes:
+def request_bytes(method: str, path: str, port: int, body: bytes = b"", token: str | None = None,
+                  respond_async: bool = False) -> bytes:
     head = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close",
             "X-Forwarded-Proto: https", "Accept: application/json"]
     if token:
         head.append(f"Authorization: Bearer {token}")
+    if respond_async:
+        head.append("Prefer: respond-async")
     if body or method == "POST":
         head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
@@ -310,37 +344,177 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-# --- the load generator ----------------------------------------------------------------------------------------
+# --- the load generators -----------------------------------------------------------------------------------------
 
 
-def load(port: int, make, expect: int, clients: int, seconds: float):
-    """``clients`` requests kept in flight for WARMUP_S + ``seconds``; the requests started in the measured window."""
+class CpuMeter:
+    """Processor time (user + system, ms) of the gunicorn workers, the PostgreSQL backends of the benchmark's
+    database, the background consumer and this script's children (the load generator), read from /proc."""
+
+    def __init__(self, url: str, server: subprocess.Popen, consumer: subprocess.Popen) -> None:
+        self.url, self.server, self.consumer = url, server, consumer
+        self.tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+
+    def _ms(self, pid: int) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) * self.tick_ms
+
+    def _children(self, pid: int) -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry.name))
+                except (OSError, ValueError):
+                    pass
+        return found
+
+    def _backends(self) -> list[int]:
+        import psycopg
+
+        with psycopg.connect(self.url.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+            return [row[0] for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+
+    def read(self) -> tuple:
+        import resource
+
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return ({pid: self._ms(pid) for pid in self._children(self.server.pid)},
+                {pid: self._ms(pid) for pid in self._backends()}, self._ms(self.consumer.pid),
+                (children.ru_utime + children.ru_stime) * 1000)
+
+    @staticmethod
+    def per_request(before: tuple, after: tuple, requests: int) -> tuple[float, ...]:
+        """ms per request of each group between two readings (processes present at both)."""
+        if not requests:
+            return (0.0, 0.0, 0.0, 0.0)
+        groups = [sum(after[g][p] - before[g][p] for p in after[g] if p in before[g]) for g in (0, 1)]
+        return tuple(ms / requests for ms in (*groups, after[2] - before[2], after[3] - before[3]))
+
+
+def load_wrk(port: int, phase: Phase, clients: int, seconds: float, meter: CpuMeter):
+    """The phase's load from wrk: a warm-up run, then the measured one; each request gets its own client key."""
+    import random
+
+    with tempfile.TemporaryDirectory(prefix="gridgov-bench-wrk-") as folder:
+        folder = Path(folder)
+        rng = random.Random(7)
+        if phase.body:  # 500 bodies in turn, the key put in by the script
+            (folder / "bodies").write_text("".join(
+                json.dumps(phase.body(KEY_MARK, i, rng), ensure_ascii=False) + "\n" for i in range(500)))
+        headers = {"X-Forwarded-Proto": "https", "Accept": "application/json"}
+        if phase.body:
+            headers["Content-Type"] = "application/json"
+        if phase.token:
+            headers["Authorization"] = f"Bearer {phase.token}"
+        if phase.respond_async:
+            headers["Prefer"] = "respond-async"
+        script = folder / "phase.lua"
+        script.write_text(WRK_SCRIPT % {
+            "method": json.dumps(phase.method), "bodies": json.dumps(str(folder / "bodies")),
+            "headers": "".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}\n" for k, v in headers.items()),
+            "mark": json.dumps(KEY_MARK), "out": json.dumps(str(folder / "out.json")),
+        })
+        threads = min(2, clients)
+
+        def run(duration: float, tag: str) -> dict:
+            subprocess.run(  # noqa: S603  (wrk, found on the PATH)
+                [shutil.which("wrk") or "wrk", f"-t{threads}", f"-c{clients}", f"-d{max(1, round(duration))}s",
+                 "--timeout", "60s", "-s", str(script), f"http://127.0.0.1:{port}{phase.path}", "--", tag],
+                check=True, stdout=subprocess.DEVNULL)
+            return json.loads((folder / "out.json").read_text())
+
+        token = secrets.token_hex(4)
+        run(WARMUP_S, f"{token}w")
+        before = meter.read()
+        got = run(seconds, f"{token}m")
+        after = meter.read()
+    errors = got["status_errors"] + got["socket_errors"]
+    done = got["requests"] - got["status_errors"]
+    return (done, got["duration_us"] / 1e6, (got["p50_us"] / 1000, got["p99_us"] / 1000), errors, b"",
+            CpuMeter.per_request(before, after, got["requests"]))
+
+
+KEY_MARK = "@@KEY@@"
+WRK_SCRIPT = """-- one phase of bench/bench_cases_intake.py
+wrk.method = %(method)s
+%(headers)s
+local bodies = {}
+local f = io.open(%(bodies)s)
+if f then
+  for line in f:lines() do bodies[#bodies + 1] = line end
+  f:close()
+end
+local n = 0
+local threads = {}
+function setup(thread)
+  thread:set("id", #threads + 1)
+  threads[#threads + 1] = thread
+end
+function init(args)
+  prefix = args[1] .. "-" .. tostring(id) .. "-"
+end
+function request()
+  n = n + 1
+  if #bodies == 0 then return wrk.format() end
+  local body = string.gsub(bodies[(n %% #bodies) + 1], %(mark)s, prefix .. n)
+  return wrk.format(nil, nil, nil, body)
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  local out = io.open(%(out)s, "w")
+  out:write(string.format(
+    '{"requests": %%d, "duration_us": %%d, "status_errors": %%d, "socket_errors": %%d, "p50_us": %%d, "p99_us": %%d}',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+  out:close()
+end
+"""
+
+
+def load(port: int, phase: Phase, clients: int, seconds: float, meter: CpuMeter):
+    """This script's load: ``clients`` requests kept in flight for WARMUP_S + ``seconds``; the requests started
+    in the measured window count."""
     start = time.monotonic() + 0.5  # every process starts together
     window = (start + WARMUP_S, start + WARMUP_S + seconds)
     per_process = [clients // PROCESSES + (1 if i < clients % PROCESSES else 0) for i in range(PROCESSES)]
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
-    procs = [context.Process(target=_generator, args=(port, make, expect, n, window, start, i, queue))
+    procs = [context.Process(target=_generator, args=(port, phase, n, window, start, i, queue))
              for i, n in enumerate(per_process) if n]
     for proc in procs:
         proc.start()
+    time.sleep(max(0.0, window[0] - time.monotonic()))
+    before = meter.read()
     latencies: list[float] = []
-    errors, sample = 0, b""
+    errors, sample, sent = 0, b"", 0
     for _proc in procs:
-        got, failed, first = queue.get()
+        got, failed, first, all_sent = queue.get()
         latencies += got
         errors += failed
         sample = sample or first
+        sent += all_sent
     for proc in procs:
         proc.join()
-    return len(latencies), seconds, latencies, errors, sample
+    after = meter.read()
+    # The generator's processes are counted once they have ended: their whole life, warm-up included, per request.
+    cpu = (*CpuMeter.per_request(before, after, len(latencies) + errors)[:3], (after[3] - before[3]) / max(1, sent))
+    p50 = statistics.median(latencies) if latencies else float("nan")
+    p99 = statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else float("nan")
+    return len(latencies), seconds, (p50, p99), errors, sample, cpu
 
 
-def _generator(port, make, expect, threads, window, start, index, queue) -> None:
+def _generator(port, phase, threads, window, start, index, queue) -> None:
     import random
 
     results: list[list[float]] = [[] for _i in range(threads)]
     failures = [0] * threads
+    sent = [0] * threads
     first: list[bytes] = []
 
     def client(k: int) -> None:
@@ -354,8 +528,9 @@ def _generator(port, make, expect, threads, window, start, index, queue) -> None
             began = time.monotonic()
             if began >= window[1]:
                 return
-            payload = make(tag, i, rng)
+            payload = phase.payload(port, f"{tag}-{i}", i, rng)
             i += 1
+            sent[k] += 1
             try:
                 answer = exchange(port, payload)
             except OSError as exc:
@@ -363,7 +538,7 @@ def _generator(port, make, expect, threads, window, start, index, queue) -> None
             took = time.monotonic() - began
             if began < window[0]:
                 continue
-            if status_of(answer) == expect:
+            if status_of(answer) == phase.expect:
                 out.append(took * 1000)
             else:
                 failures[k] += 1
@@ -375,7 +550,7 @@ def _generator(port, make, expect, threads, window, start, index, queue) -> None
         thread.start()
     for thread in pool:
         thread.join()
-    queue.put(([ms for out in results for ms in out], sum(failures), first[0] if first else b""))
+    queue.put(([ms for out in results for ms in out], sum(failures), first[0] if first else b"", sum(sent)))
 
 
 def drain(url: str) -> None:

@@ -1,10 +1,11 @@
-"""The intake benchmark's URLconf: the product's URLs and two reference endpoints measured beside them.
+"""The intake benchmark's server: the product's URLs and reference endpoints measured beside them.
 
 - ``GET /bench/trivial``: a trivial JSON response;
 - ``POST /bench/insert``: inserts one row through the ORM (an audit event) and answers with its id.
 
-Both pass through the product's whole middleware stack, like every other URL. Used only by
-``bench/bench_cases_intake.py`` through ``bench.refsite_settings``.
+Both pass through the product's whole middleware stack, like every other URL. The same two views are also served
+under ``/bench/bare/`` by Django's handler with no middleware at all: the floor of any Django view on the machine at
+hand (``bench.refsite_wsgi``). Used only by ``bench/bench_cases_intake.py`` through ``bench.refsite_settings``.
 """
 
 from django.http import JsonResponse
@@ -30,5 +31,8 @@ def insert(request):
 urlpatterns = [
     path("bench/trivial", trivial),
     path("bench/insert", insert),
+    path("bench/bare/trivial", trivial),
+    path("bench/bare/insert", insert),
     path("", include("gridgov.urls")),
 ]
+

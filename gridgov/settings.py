@@ -71,7 +71,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "gridgov.core.middleware.RejectNulMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "gridgov.core.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "gridgov.core.middleware.LanguageMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -57,7 +57,9 @@ def _invalid(message: str, field: str | None = None) -> ApplicationError:
 
 
 def new_tracking_code() -> str:
-    return "".join(secrets.choice(TRACKING_ALPHABET) for _i in range(10))
+    """Ten letters of the 32-letter alphabet: 50 random bits, five a letter."""
+    bits = secrets.randbits(50)
+    return "".join(TRACKING_ALPHABET[(bits >> shift) & 31] for shift in range(0, 50, 5))
 
 
 # --- places and desks ----------------------------------------------------------------------------

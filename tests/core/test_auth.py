@@ -390,6 +390,36 @@ def test_csp_header_on_a_page(client, db):
     assert response["X-Content-Type-Options"] == "nosniff"
 
 
+def test_csp_headers_kept_per_handler_are_django_csps(rf, settings):
+    from csp.exceptions import CSPNonceError
+    from csp.middleware import CSPMiddleware as PerResponse
+    from django.http import HttpResponse
+
+    from gridgov.core.middleware import CSPMiddleware
+
+    settings.DEBUG = False
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": {"report-uri": "/csp-report/"}}
+    ours, theirs = CSPMiddleware(lambda r: HttpResponse("x")), PerResponse(lambda r: HttpResponse("x"))
+    for _twice in range(2):
+        mine, reference = ours(rf.get("/")), theirs(rf.get("/"))
+        for header in ("Content-Security-Policy", "Content-Security-Policy-Report-Only"):
+            assert mine[header] == reference[header]
+    request = rf.get("/")
+    ours(request)
+    with pytest.raises(CSPNonceError):  # a nonce asked for after the header was written
+        str(request.csp_nonce)
+
+    def own_policy(request):
+        response = HttpResponse("x")
+        response._csp_update = {"img-src": ["https://tiles.example.cn"]}
+        return response
+
+    mine = CSPMiddleware(own_policy)(rf.get("/"))
+    assert "img-src 'self' data: https://tiles.example.cn" in mine["Content-Security-Policy"]
+    settings.CONTENT_SECURITY_POLICY = {**settings.CONTENT_SECURITY_POLICY, "EXCLUDE_URL_PREFIXES": ["/api/"]}
+    assert "Content-Security-Policy" not in ours(rf.get("/api/v1/x"))
+
+
 # --- login page audit ----------------------------------------------------------------------------
 
 

@@ -4,13 +4,16 @@ Run with ``GRIDGOV_TESTING=1 .venv/bin/python bench/bench_cases_intake.py [--sec
 PostgreSQL (a server on 127.0.0.1:5432 with trust authentication, or GRIDGOV_BENCH_INTAKE_DATABASE_URL); without one
 it says so and stops. The script drops and re-creates the database ``gridgov_bench_intake``, migrates it and loads
 the demo county's areas, staff and logins with its demo cases (in a child process), then starts gunicorn with sync
-workers (``gunicorn gridgov.wsgi --workers 2``, production settings: DEBUG off, a secret key, a field key,
-CONN_MAX_AGE 60) with ``DJANGO_SETTINGS_MODULE=bench.refsite_settings``: the product's URLs plus two reference
+workers (``gunicorn bench.refsite_wsgi:application --workers 2``, production settings: DEBUG off, a secret key, a
+field key, CONN_MAX_AGE 60) with ``DJANGO_SETTINGS_MODULE=bench.refsite_settings``: the product's URLs plus reference
 endpoints that are not part of the product (``bench/refsite.py``): a trivial JSON view and a view that inserts one
-row through the ORM. The load generator in this script (forked processes of threads, one HTTP/1.1 request per
-connection as sync workers serve them, ``X-Forwarded-Proto: https`` as nginx sends it) keeps ``--clients`` requests
-in flight for each endpoint in turn, on the same machine, and prints req/s and p50/p99 latency:
+row through the ORM, each through the product's middleware and again under ``/bench/bare/`` with none. The load
+comes from wrk when it is installed, else from this script's own generator (forked processes of threads); either
+way one HTTP/1.1 request per connection as sync workers serve them, ``X-Forwarded-Proto: https`` as nginx sends it,
+``--clients`` requests in flight for each endpoint in turn, on the same machine. It prints req/s, p50/p99 latency
+and the processor time per request of the web workers, PostgreSQL, the consumer and the load generator:
 
+- ``GET /bench/bare/trivial`` and ``POST /bench/bare/insert`` (the floor: no middleware);
 - ``GET /bench/trivial`` and ``POST /bench/insert`` (the references);
 - ``POST /api/v1/cases`` as the demo's grid worker (a point in his grid, a category) and as the county's hotline
   operator (a grid's area code, a category, the caller's phone), each request with its own client_key: filed
@@ -390,10 +393,11 @@ class CpuMeter:
 
     @staticmethod
     def per_request(before: tuple, after: tuple, requests: int) -> tuple[float, ...]:
-        """ms per request of each group between two readings (processes present at both)."""
+        """ms per request of each group between two readings (a process started in between counts whole: with
+        CONN_MAX_AGE a worker opens a new connection, a new backend, every minute)."""
         if not requests:
             return (0.0, 0.0, 0.0, 0.0)
-        groups = [sum(after[g][p] - before[g][p] for p in after[g] if p in before[g]) for g in (0, 1)]
+        groups = [sum(after[g][p] - before[g].get(p, 0.0) for p in after[g]) for g in (0, 1)]
         return tuple(ms / requests for ms in (*groups, after[2] - before[2], after[3] - before[3]))
 
 

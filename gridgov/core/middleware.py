@@ -104,7 +104,7 @@ class CSPMiddleware(PolicyPerResponseMiddleware):
 
     def process_response(self, request, response):
         if (
-            settings.DEBUG
+            (settings.DEBUG and response.status_code in (404, 500))  # django-csp leaves Django's debug pages alone
             or getattr(request, "_csp_nonce", None) is not None
             or any(hasattr(response, name) for name in self.OWN)
             or any((getattr(settings, name, None) or {}).get("EXCLUDE_URL_PREFIXES")

@@ -397,7 +397,6 @@ def test_csp_headers_kept_per_handler_are_django_csps(rf, settings):
 
     from gridgov.core.middleware import CSPMiddleware
 
-    settings.DEBUG = False
     settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": {"report-uri": "/csp-report/"}}
     ours, theirs = CSPMiddleware(lambda r: HttpResponse("x")), PerResponse(lambda r: HttpResponse("x"))
     for _twice in range(2):

@@ -222,7 +222,6 @@ def measure(port: int, info: dict, args, url: str, server: subprocess.Popen, con
         # What the filing running beside the web workers costs them: the consumer stopped (SIGSTOP) for one phase.
         Phase(paused, "POST", cases, 202, hotline_case, hotline_token, True),
     ]
-    insert_label = "POST /bench/insert, one ORM row (reference)"
     wrk = shutil.which("wrk") if not args.python_load else None
     generator = (f"wrk ({wrk}), {min(2, args.clients)} threads" if wrk else
                  f"this script's own, {PROCESSES} processes of threads")
@@ -261,7 +260,7 @@ def measure(port: int, info: dict, args, url: str, server: subprocess.Popen, con
     created = count_cases(url)
     print(f"cases in the database after the run: {created:,}")
 
-    insert_rate = results[insert_label][0]
+    insert_rate = results[phases[3].label][0]
     print()
     for phase in phases[4:-1]:
         rate, _p50, p99, errors = results[phase.label]

@@ -127,12 +127,12 @@ def _fresh_detail(request, case: Case) -> Case:
                          "the same client_key answers with the same submission.")
 def create_case(request, response: HttpResponse, payload: CaseCreateIn):
     if "respond-async" in request.headers.get("Prefer", ""):
-        submission = submission_accept(actor=request.user, data=payload.dict())
+        submission = submission_accept(actor=request.user, data=payload.model_dump())
         response["Location"] = f"/api/v1/cases/submissions/{submission.pk}"
         response["Preference-Applied"] = "respond-async"
         return Status(202, submission)
     started = timezone.now()
-    case = case_file(actor=request.user, data=payload.dict())
+    case = case_file(actor=request.user, data=payload.model_dump())
     response["Location"] = f"/api/v1/cases/{case.pk}"
     # A retry finds the case filed by an earlier request, so before this one started.
     return Status(200 if case.created_at < started else 201, case)

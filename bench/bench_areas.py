@@ -10,19 +10,14 @@ same connection. A benchmark: it prints, it never asserts.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from common import recreate_postgres_database  # noqa: E402  (bench/ is on the path when run)
+from common import PROJECT_DIR, run_per_database  # noqa: E402  (bench/ is on the path when run)
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/gridgov_bench"
 WARMUP, REPEAT = 20, 200
 TARGET_MS = 20.0
@@ -39,25 +34,8 @@ def main() -> int:
     if args.database:
         run(args.database, args.repeat)
         return 0
-    targets = [("SQLite", None)]
-    pg_url = os.environ.get("GRIDGOV_BENCH_DATABASE_URL") or DEFAULT_PG_URL
-    problem = recreate_postgres_database(pg_url)
-    if problem:
-        print(f"PostgreSQL skipped: {problem}\n")
-    else:
-        targets.append(("PostgreSQL", pg_url))
-    failed = 0
-    for label, url in targets:
-        with tempfile.TemporaryDirectory(prefix="gridgov-bench-") as data_dir:
-            url = url or f"sqlite:///{data_dir}/bench.sqlite3"
-            env = {**os.environ, "GRIDGOV_DATA_DIR": data_dir, "GRIDGOV_DATABASE_URL": url,
-                   "GRIDGOV_TESTING": "1", "GRIDGOV_DEBUG": "0", "DJANGO_SETTINGS_MODULE": "gridgov.settings"}
-            print(f"=== {label} ===", flush=True)
-            command = [sys.executable, __file__, "--database", url, "--repeat", str(args.repeat)]
-            child = subprocess.run(command, env=env, cwd=PROJECT_DIR, check=False)  # noqa: S603 (this script)
-            failed += child.returncode != 0
-            print(flush=True)
-    return 1 if failed else 0
+    return run_per_database(__file__, ["--repeat", str(args.repeat)], env_var="GRIDGOV_BENCH_DATABASE_URL",
+                            default_url=DEFAULT_PG_URL, prefix="gridgov-bench-")
 
 
 # --- child: build, then time ----------------------------------------------------------------------

@@ -52,9 +52,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import recreate_postgres_database  # noqa: E402  (bench/ is on the path when run)
+from common import PROJECT_DIR, recreate_postgres_database  # noqa: E402  (bench/ is on the path when run)
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/gridgov_bench_intake"
 WORKERS, CLIENTS, PROCESSES = 2, 50, 2
 WARMUP_S, SECONDS = 3.0, 15.0

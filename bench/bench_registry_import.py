@@ -37,9 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import recreate_postgres_database  # noqa: E402  (bench/ is on the path when run)
+from common import PROJECT_DIR, database_run, databases  # noqa: E402  (bench/ is on the path when run)
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/gridgov_bench_import"
 PERSONS_PER_HOUSEHOLD = 1_000_000 / 350_000
 TARGET_ROWS_PER_S = 20_000
@@ -74,21 +73,9 @@ def main() -> int:
         print(f"CSV: {args.rows:,} persons in {households:,} households, "
               f"{csv_path.stat().st_size / 1e6:.0f} MB, written in {time.perf_counter() - started:.1f} s\n",
               flush=True)
-        targets = [] if args.only == "postgresql" else [("SQLite", None)]
-        if args.only != "sqlite":
-            pg_url = os.environ.get("GRIDGOV_BENCH_IMPORT_DATABASE_URL") or DEFAULT_PG_URL
-            problem = recreate_postgres_database(pg_url)
-            if problem:
-                print(f"PostgreSQL skipped: {problem}\n")
-            else:
-                targets.append(("PostgreSQL", pg_url))
         failed = 0
-        for label, url in targets:
-            with tempfile.TemporaryDirectory(prefix="gridgov-bench-") as data_dir:
-                url = url or f"sqlite:///{data_dir}/bench.sqlite3"
-                env = {**os.environ, "GRIDGOV_DATA_DIR": data_dir, "GRIDGOV_DATABASE_URL": url,
-                       "GRIDGOV_TESTING": "1", "GRIDGOV_DEBUG": "0", "DJANGO_SETTINGS_MODULE": "gridgov.settings"}
-                print(f"=== {label} ===", flush=True)
+        for label, url in databases("GRIDGOV_BENCH_IMPORT_DATABASE_URL", DEFAULT_PG_URL, args.only):
+            with database_run(label, url, "gridgov-bench-") as (_url, env):
                 command = [sys.executable, __file__, "--csv", str(csv_path), "--part"]
                 reference = subprocess.run([*command, "reference"], env=env, cwd=PROJECT_DIR, check=False,  # noqa: S603
                                            stdout=subprocess.PIPE, text=True)
@@ -98,7 +85,6 @@ def main() -> int:
                 child = subprocess.run([*command, "import", "--raw-rate", str(raw_rate)], env=env,  # noqa: S603
                                        cwd=PROJECT_DIR, check=False)
                 failed += reference.returncode != 0 or child.returncode != 0
-                print(flush=True)
     return 1 if failed else 0
 
 

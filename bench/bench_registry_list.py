@@ -14,18 +14,13 @@ ANALYZE the loader runs. A benchmark: it prints PASS or FAIL against the issue's
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from common import recreate_postgres_database  # noqa: E402  (bench/ is on the path when run)
+from common import PROJECT_DIR, run_per_database  # noqa: E402  (bench/ is on the path when run)
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/gridgov_bench_list"
 WARMUP, REPEAT, PAGE = 20, 200, 50
 TARGET_MS = 50.0  # issue 3: household list filtered by colour, county of 250,000 people, p95
@@ -44,25 +39,9 @@ def main() -> int:
     if args.database:
         run(args.database, args.repeat, args.scale)
         return 0
-    targets = [("SQLite", None)]
-    pg_url = os.environ.get("GRIDGOV_BENCH_LIST_DATABASE_URL") or DEFAULT_PG_URL
-    problem = recreate_postgres_database(pg_url)
-    if problem:
-        print(f"PostgreSQL skipped: {problem}\n")
-    else:
-        targets.append(("PostgreSQL", pg_url))
-    failed = 0
-    for label, url in targets:
-        with tempfile.TemporaryDirectory(prefix="gridgov-bench-list-") as data_dir:
-            url = url or f"sqlite:///{data_dir}/bench.sqlite3"
-            env = {**os.environ, "GRIDGOV_DATA_DIR": data_dir, "GRIDGOV_DATABASE_URL": url,
-                   "GRIDGOV_TESTING": "1", "GRIDGOV_DEBUG": "0", "DJANGO_SETTINGS_MODULE": "gridgov.settings"}
-            print(f"=== {label} ===", flush=True)
-            command = [sys.executable, __file__, "--database", url, "--repeat", str(args.repeat), "--scale", args.scale]
-            child = subprocess.run(command, env=env, cwd=PROJECT_DIR, check=False)  # noqa: S603 (this script)
-            failed += child.returncode != 0
-            print(flush=True)
-    return 1 if failed else 0
+    return run_per_database(__file__, ["--repeat", str(args.repeat), "--scale", args.scale],
+                            env_var="GRIDGOV_BENCH_LIST_DATABASE_URL", default_url=DEFAULT_PG_URL,
+                            prefix="gridgov-bench-list-")
 
 
 # --- child: build, then time ----------------------------------------------------------------------

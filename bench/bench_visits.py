@@ -27,18 +27,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from common import recreate_postgres_database  # noqa: E402  (bench/ is on the path when run)
+from common import PROJECT_DIR, run_per_database  # noqa: E402  (bench/ is on the path when run)
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/gridgov_bench_visits"
 WARMUP, REPEAT = 10, 100
 DUE_TARGET_MS, STATS_TARGET_MS = 30.0, 300.0  # issue 5, p95
@@ -60,26 +55,10 @@ def main() -> int:
     if args.database:
         run(args.database, args.repeat, args.scale, args.visits)
         return 0
-    targets = [("SQLite", None)]
-    pg_url = os.environ.get("GRIDGOV_BENCH_VISITS_DATABASE_URL") or DEFAULT_PG_URL
-    problem = recreate_postgres_database(pg_url)
-    if problem:
-        print(f"PostgreSQL skipped: {problem}\n")
-    else:
-        targets.append(("PostgreSQL", pg_url))
-    failed = 0
-    for label, url in targets:
-        with tempfile.TemporaryDirectory(prefix="gridgov-bench-visits-") as data_dir:
-            url = url or f"sqlite:///{data_dir}/bench.sqlite3"
-            env = {**os.environ, "GRIDGOV_DATA_DIR": data_dir, "GRIDGOV_DATABASE_URL": url,
-                   "GRIDGOV_TESTING": "1", "GRIDGOV_DEBUG": "0", "DJANGO_SETTINGS_MODULE": "gridgov.settings"}
-            print(f"=== {label} ===", flush=True)
-            command = [sys.executable, __file__, "--database", url, "--repeat", str(args.repeat), "--scale",
-                       args.scale, "--visits", str(args.visits)]
-            child = subprocess.run(command, env=env, cwd=PROJECT_DIR, check=False)  # noqa: S603 (this script)
-            failed += child.returncode != 0
-            print(flush=True)
-    return 1 if failed else 0
+    return run_per_database(__file__, ["--repeat", str(args.repeat), "--scale", args.scale, "--visits",
+                                       str(args.visits)],
+                            env_var="GRIDGOV_BENCH_VISITS_DATABASE_URL", default_url=DEFAULT_PG_URL,
+                            prefix="gridgov-bench-visits-")
 
 
 # --- child: build, then time ----------------------------------------------------------------------

@@ -468,14 +468,18 @@ class CaseSubmission(models.Model):
     # No foreign key in the database: checking one share-locks the reporter's row at every insert, and a burst
     # from one account (a video system, a hotline desk) then makes every insert wait on that one row. Users are
     # deactivated, not deleted; a deletion through the ORM still takes the user's submissions with it.
+    # Every insert writes each index: only those that are used are kept. The unique (actor, client_key) index finds
+    # a user's rows, and nothing looks a submission up by its case or by a pattern of its tracking code (the
+    # unique constraint below has no LIKE index beside it on PostgreSQL, as unique=True would).
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+",
-                              db_constraint=False)
+                              db_constraint=False, db_index=False)
     client_key = models.CharField(max_length=64, null=True, blank=True)
-    tracking_code = models.CharField(max_length=16, unique=True)
+    tracking_code = models.CharField(max_length=16)
     data = models.JSONField(help_text="the request's body as validated, without the phone")
     reporter_phone_sealed = models.TextField(blank=True)
     status = models.CharField(max_length=8, choices=SubmissionStatus.choices, default=SubmissionStatus.QUEUED)
-    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                             db_index=False)
     error = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     filed_at = models.DateTimeField(null=True, blank=True)
@@ -484,6 +488,7 @@ class CaseSubmission(models.Model):
         constraints = [
             # Keys left out (NULL) never clash; the index also finds a user's submissions.
             models.UniqueConstraint(fields=["actor", "client_key"], name="submission_actor_key"),
+            models.UniqueConstraint(fields=["tracking_code"], name="submission_tracking_code"),
         ]
         indexes = [models.Index(fields=["received_at"], condition=Q(status="queued"), name="submission_queued")]
 

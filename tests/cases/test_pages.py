@@ -485,15 +485,15 @@ def test_case_page_map_timeline_and_assignments(tree, users, as_role):
     assert "style=" not in html and "<script>" not in html  # strict CSP: no inline code
 
 
-@pytest.mark.parametrize(("channel", "shown"), [(Channel.GRID_WORKER, "grid_worker_a"), (Channel.HOTLINE, "—")])
-def test_the_reporter_is_the_caller_not_the_operator(tree, users, as_role, channel, shown):
+@pytest.mark.parametrize(("channel", "names_the_filer"), [(Channel.GRID_WORKER, True), (Channel.HOTLINE, False)])
+def test_the_reporter_is_the_caller_not_the_operator(tree, users, as_role, channel, names_the_filer):
     """A grid worker reports what he saw; a hotline operator only takes the call: without the caller's name the
     page shows none, not the operator's (who shows in the timeline as the one who filed it)."""
     worker = users.grid_worker_a
     case = services.case_create(actor=worker, channel=channel, description="路面积水", area=tree.grid_a)
     html = as_role("village_staff_a").get(f"/cases/{case.pk}/").content.decode()
     reported_by = re.search(r"<dt>Reported by</dt><dd>([^<]*)</dd>", html).group(1)
-    assert reported_by == (worker.staff.name if shown == "grid_worker_a" else "—")
+    assert reported_by == (worker.staff.name if names_the_filer else "—")
 
 
 def test_overdue_and_due_soon_marks(tree, users, as_role):
